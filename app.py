@@ -1,0 +1,135 @@
+"""socketio-chat: the application factory and the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from chat.fanout import Fanout
+from chat.service import ChatService
+from config import Config, load_config
+from events import create_sio
+from store import make_store
+from web import api, pages
+from web.keys import CONFIG, HTTP_DOOR, SERVICE, WS_DOOR
+from web.sessions import HttpDoor, Sessions
+from web.ws import WebSocketDoor
+
+log = logging.getLogger("chat")
+PRUNE_EVERY = 600.0
+"""Seconds between retention sweeps."""
+
+
+def create_app(config: Config | None = None) -> web.Application:
+    config = config or Config()
+    app = web.Application(client_max_size=64 * 1024)
+    app[CONFIG] = config
+    fanout = Fanout()
+    store = make_store(
+        config.db, retention_days=config.retention_days, room_cap=config.room_cap
+    )
+    service = ChatService(
+        store,
+        fanout,
+        history=config.history,
+        rate_limit=config.rate_limit,
+        rate_burst=config.rate_burst,
+    )
+    app[SERVICE] = service
+    sio = create_sio(config, service)
+    sio.attach(app)
+    app[WS_DOOR] = WebSocketDoor()
+    fanout.add_door("ws", app[WS_DOOR])
+    app[HTTP_DOOR] = HttpDoor(Sessions(config.session_ttl))
+    fanout.add_door("http", app[HTTP_DOOR])
+
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(pages.ROOT / "templates"),
+        autoescape=True,
+    )
+    pages.setup(app)
+    api.setup(app)
+    app.cleanup_ctx.append(_core)
+    app.cleanup_ctx.append(_background)
+
+    async def close_connections(app: web.Application) -> None:
+        # Close transports without a Socket.IO DISCONNECT packet: clients see
+        # "transport close" and reconnect by themselves (a restart, a deploy).
+        if sio.eio.sockets:  # engineio's disconnect() fails on an empty set
+            await sio.eio.disconnect()
+        await sio.shutdown()
+        await app[WS_DOOR].shutdown()
+
+    app.on_shutdown.append(close_connections)
+    return app
+
+
+async def _core(app: web.Application) -> AsyncIterator[None]:
+    service = app[SERVICE]
+    await service.store.open()
+    try:
+        service.start()
+        yield
+        await service.stop()
+    finally:
+        await service.store.close()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    tasks = [
+        asyncio.create_task(_prune(app), name="prune"),
+        asyncio.create_task(api.expire_sessions(app), name="sessions"),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _prune(app: web.Application) -> None:
+    store = app[SERVICE].store
+    while True:
+        try:
+            deleted = await store.prune(int(time.time() * 1000))
+            if deleted:
+                log.info("retention removed %d messages", deleted)
+        except Exception:
+            log.exception("retention sweep failed")
+        await asyncio.sleep(PRUNE_EVERY)
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = load_config(argv)
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        loop=_event_loop(),
+        access_log=None,
+        print=lambda text: print(text, file=sys.stderr, flush=True),
+    )
+
+
+if __name__ == "__main__":
+    main()

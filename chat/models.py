@@ -1,0 +1,102 @@
+"""Plain values passed between the core, the store and the front doors."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from chat.ratelimit import TokenBucket
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A validated message that has no id yet."""
+
+    room: str
+    name: str
+    text: str
+    ts: int
+    """Milliseconds since the Unix epoch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored message; ``id`` counts up from 1 within its room."""
+
+    room: str
+    id: int
+    name: str
+    text: str
+    ts: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "room": self.room,
+            "name": self.name,
+            "text": self.text,
+            "ts": self.ts,
+        }
+
+
+@dataclass(eq=False, slots=True)
+class Member:
+    """One connection holding one nickname in one room."""
+
+    door: str
+    """Which front door holds the connection: ``sio``, ``ws`` or ``http``."""
+    conn: str
+    """Unique across doors, e.g. ``sio:<sid>``, ``ws:<n>``, ``http:<n>``."""
+    name: str
+    room: str
+    client: str | None = None
+    """Client-chosen id that survives reconnects; lets a reconnect take over
+    its own nickname before the old connection has timed out."""
+    typing: bool = False
+    typing_timer: asyncio.TimerHandle | None = None
+    bucket: TokenBucket | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    member: Member
+    users: tuple[str, ...]
+    history: list[Message]
+    catchup: bool
+    """True: ``history`` is exactly what the client missed since its last id.
+    False: it is the room's recent history, shown as earlier messages."""
+    last_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePosted:
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    room: str
+    name: str
+    users: tuple[str, ...]
+    announce: bool = True
+    """False when a reconnect took over its own nickname: nobody left."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLeft:
+    room: str
+    name: str
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TypingChanged:
+    room: str
+    name: str
+    typing: bool
+    conn: str
+    """The typist's connection, which does not need its own indicator."""
+
+
+ChatEvent = MessagePosted | MemberJoined | MemberLeft | TypingChanged

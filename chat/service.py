@@ -1,0 +1,203 @@
+"""Join, leave, post, typing and history: the one path for every front door."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from chat.fanout import Fanout
+from chat.models import (
+    Joined,
+    Member,
+    MemberJoined,
+    MemberLeft,
+    Message,
+    NewMessage,
+    TypingChanged,
+)
+from chat.presence import Presence
+from chat.ratelimit import TokenBucket
+from chat.rules import (
+    ChatError,
+    check_after,
+    check_room,
+    check_text,
+    check_typing,
+    parse_join,
+    suggest_name,
+)
+from chat.sequencer import Sequencer
+from store.base import HistoryStore
+
+TYPING_TIMEOUT = 5.0
+"""Seconds after which a typing indicator clears itself (a tab went away)."""
+CATCHUP_LIMIT = 1000
+"""Most messages replayed to a reconnecting client in one go."""
+PAGE_LIMIT = 500
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: HistoryStore,
+        fanout: Fanout,
+        *,
+        history: int = 50,
+        rate_limit: float = 0.0,
+        rate_burst: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.fanout = fanout
+        self.presence = Presence()
+        self.sequencer = Sequencer(store, fanout)
+        self._history = history
+        self._rate = (rate_limit, rate_burst)
+        self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self.sequencer.start()
+
+    async def stop(self) -> None:
+        await self.sequencer.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def member(self, conn: str) -> Member:
+        member = self.presence.get(conn)
+        if member is None:
+            raise ChatError("not_joined", "Join the chat with a nickname first.")
+        return member
+
+    async def join(
+        self, door: str, conn: str, data: object, *, client: str | None = None
+    ) -> Joined:
+        request = parse_join(data)
+        if self.presence.get(conn) is not None:
+            await self.leave(conn)  # a second join renames or switches rooms
+        holder = self.presence.holder(request.room, request.name)
+        if holder is not None and not (client and holder.client == client):
+            raise ChatError(
+                "name_taken",
+                f"The nickname {request.name!r} is already in use in this room.",
+                suggestion=suggest_name(
+                    request.name, self.presence.taken(request.room)
+                ),
+            )
+        if holder is not None:
+            self.presence.remove(holder.conn)
+            self._cancel_typing(holder)
+        member = Member(
+            door=door,
+            conn=conn,
+            name=request.name,
+            room=request.room,
+            client=client,
+            bucket=TokenBucket(*self._rate) if self._rate[0] > 0 else None,
+        )
+        self.presence.add(member)  # no await since the holder check: no race
+        if holder is not None:
+            await self.fanout.door(holder).detach(holder)
+            await self.fanout.door(holder).kick(holder)
+        async with self.sequencer.lock:
+            joined = await self._welcome(member, request.after)
+            await self.fanout.publish(
+                MemberJoined(
+                    member.room, member.name, joined.users, announce=holder is None
+                )
+            )
+        return joined
+
+    async def _welcome(self, member: Member, after: int | None) -> Joined:
+        door = self.fanout.door(member)
+        await door.attach(member)
+        last_id = await self.store.last_id(member.room)
+        # A client that saw ids beyond ours talked to another database: give
+        # it the recent history instead of nothing.
+        if after is not None and after <= last_id:
+            history = await self.store.after(member.room, after, CATCHUP_LIMIT)
+        else:
+            history = await self.store.recent(member.room, self._history)
+        joined = Joined(
+            member=member,
+            users=self.presence.names(member.room),
+            history=history,
+            catchup=after is not None and after <= last_id,
+            last_id=last_id,
+        )
+        await door.welcome(joined)
+        return joined
+
+    async def leave(self, conn: str) -> None:
+        member = self.presence.remove(conn)
+        if member is None:
+            return
+        self._cancel_typing(member)
+        await self.fanout.door(member).detach(member)
+        await self.fanout.publish(
+            MemberLeft(member.room, member.name, self.presence.names(member.room))
+        )
+
+    async def post(self, conn: str, text: object) -> Message:
+        member = self.member(conn)
+        clean = check_text(text)
+        if member.bucket is not None:
+            wait = member.bucket.take()
+            if wait > 0:
+                raise ChatError(
+                    "rate_limited",
+                    "You are sending messages too fast; wait a moment.",
+                    retry_after=round(wait, 3),
+                )
+        if member.typing:
+            await self._set_typing(member, False)
+        ts = int(self._clock() * 1000)
+        return await self.sequencer.submit(
+            NewMessage(member.room, member.name, clean, ts)
+        )
+
+    async def typing(self, conn: str, value: object) -> None:
+        member = self.member(conn)
+        await self._set_typing(member, check_typing(value))
+
+    async def history(
+        self, room: object, after: object, limit: int
+    ) -> tuple[list[Message], int]:
+        """A page of a room's messages and the room's newest id."""
+        name = check_room(room)
+        after_id = check_after(after)
+        limit = max(1, min(limit, PAGE_LIMIT))
+        if after_id is None:
+            messages = await self.store.recent(name, limit)
+        else:
+            messages = await self.store.after(name, after_id, limit)
+        return messages, await self.store.last_id(name)
+
+    async def _set_typing(self, member: Member, typing: bool) -> None:
+        self._cancel_typing(member)
+        if typing:
+            loop = asyncio.get_running_loop()
+            member.typing_timer = loop.call_later(
+                TYPING_TIMEOUT, self._typing_expired, member
+            )
+        if member.typing != typing:
+            member.typing = typing
+            await self.fanout.publish(
+                TypingChanged(member.room, member.name, typing, member.conn)
+            )
+
+    @staticmethod
+    def _cancel_typing(member: Member) -> None:
+        if member.typing_timer is not None:
+            member.typing_timer.cancel()
+            member.typing_timer = None
+
+    def _typing_expired(self, member: Member) -> None:
+        member.typing_timer = None
+        if self.presence.get(member.conn) is member and member.typing:
+            task = asyncio.create_task(self._set_typing(member, False))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)

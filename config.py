@@ -1,0 +1,132 @@
+"""Server configuration: defaults < ``CHAT_*`` environment variables < flags.
+
+Every option is one dataclass field; its metadata holds the help text, so
+``--help``, the environment variable and the README table cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = _opt("127.0.0.1", "address to listen on")
+    port: int = _opt(3000, "TCP port to listen on (0 picks a free one)")
+    db: str = _opt(
+        "chat.db",
+        "history store: a SQLite file path, sqlite:///path, or :memory:",
+    )
+    history: int = _opt(50, "messages a joiner receives from the room's history")
+    retention_days: float = _opt(
+        30.0, "delete messages older than this many days (0 keeps them forever)"
+    )
+    room_cap: int = _opt(
+        10_000, "keep at most this many messages per room (0 means no cap)"
+    )
+    session_ttl: float = _opt(
+        120.0, "seconds an idle HTTP API session keeps its nickname"
+    )
+    rate_limit: float = _opt(
+        5.0, "messages per second one person may post, sustained (0 disables)"
+    )
+    rate_burst: int = _opt(20, "messages one person may post in a burst")
+    ping_interval: float = _opt(
+        25.0, "seconds between heartbeats on Socket.IO and WebSocket connections"
+    )
+    ping_timeout: float = _opt(
+        20.0, "seconds without a heartbeat answer before a connection is dropped"
+    )
+    cors_origins: str = _opt(
+        "*",
+        "comma-separated origins allowed to connect from other frontends ('*': any)",
+    )
+    log_level: str = _opt("info", "debug, info, warning or error")
+
+    @property
+    def cors_allowed(self) -> str | list[str]:
+        if self.cors_origins.strip() == "*":
+            return "*"
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+def env_name(name: str) -> str:
+    return "CHAT_" + name.upper()
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _cast(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind: type[Any] = type(f.default)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SystemExit(
+            f"{env_name(f.name)}={raw!r}: expected {kind.__name__}"
+        ) from None
+
+
+def options() -> list[tuple[str, str, Any, str]]:
+    """(flag, environment variable, default, help) for every option."""
+    return [
+        (_flag(f.name), env_name(f.name), f.default, f.metadata["help"])
+        for f in dataclasses.fields(Config)
+    ]
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="Socket.IO group chat server. Every option can also be set "
+        "with the environment variable shown; a flag wins over the environment.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for f in dataclasses.fields(Config):
+        var = env_name(f.name)
+        default = _cast(f, env[var]) if var in env else f.default
+        parser.add_argument(
+            _flag(f.name),
+            type=type(f.default),
+            default=default,
+            metavar=var,
+            help=f.metadata["help"],
+        )
+    return parser
+
+
+def load_config(
+    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    parser = build_parser(os.environ if env is None else env)
+    ns = parser.parse_args(argv)
+    config = Config(**vars(ns))
+    problems = validate(config)
+    if problems:
+        parser.error("; ".join(problems))
+    return config
+
+
+def validate(config: Config) -> list[str]:
+    problems = []
+    if not 0 <= config.port <= 65535:
+        problems.append("--port must be 0..65535")
+    for name in ("history", "room_cap", "rate_burst", "retention_days", "rate_limit"):
+        if getattr(config, name) < 0:
+            problems.append(f"{_flag(name)} must not be negative")
+    for name in ("session_ttl", "ping_interval", "ping_timeout"):
+        if getattr(config, name) <= 0:
+            problems.append(f"{_flag(name)} must be positive")
+    if config.log_level.lower() not in ("debug", "info", "warning", "error"):
+        problems.append("--log-level must be debug, info, warning or error")
+    return problems

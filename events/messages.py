@@ -1,0 +1,39 @@
+"""``join`` and ``message``: the tutorial's wire contract, plus acks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+
+from chat.service import ChatService
+from events.connection import joined_reply
+from events.door import conn_id
+from events.reply import Reply, answer, first
+
+
+def register(sio: socketio.AsyncServer, service: ChatService) -> None:
+    async def join(sid: str, *args: Any) -> Reply:
+        async def work() -> Reply:
+            data = first(args)
+            client = data.get("client") if isinstance(data, dict) else None
+            joined = await service.join(
+                "sio",
+                conn_id(sid),
+                data,
+                client=client if isinstance(client, str) else None,
+            )
+            return joined_reply(joined)
+
+        return await answer(sio, sid, "join", work())
+
+    sio.on("join", join)
+
+    async def message(sid: str, *args: Any) -> Reply:
+        async def work() -> Reply:
+            stored = await service.post(conn_id(sid), first(args))
+            return {"id": stored.id, "room": stored.room, "ts": stored.ts}
+
+        return await answer(sio, sid, "message", work())
+
+    sio.on("message", message)

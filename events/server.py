@@ -1,0 +1,35 @@
+"""Builds the python-socketio server and plugs it into the core."""
+
+from __future__ import annotations
+
+from chat.service import ChatService
+from config import Config
+from events import connection, messages, typing
+from events.codec import OrjsonCodec
+from events.door import SocketIODoor
+from events.reply import ChatServer
+
+MAX_PACKET = 64 * 1024
+"""Bytes; far above a 2,000-character message, far below a memory problem."""
+
+
+def create_sio(config: Config, service: ChatService) -> ChatServer:
+    sio = ChatServer(
+        async_mode="aiohttp",
+        json=OrjsonCodec,
+        cors_allowed_origins=config.cors_allowed,
+        ping_interval=config.ping_interval,
+        ping_timeout=config.ping_timeout,
+        max_http_buffer_size=MAX_PACKET,
+        # Send CONNECT before the connect handler runs, so the auto-join in
+        # it can already emit history to the client.
+        always_connect=True,
+        # Their INFO lines log every packet; only worth it when debugging.
+        logger=config.log_level == "debug",
+        engineio_logger=config.log_level == "debug",
+    )
+    connection.register(sio, service)
+    messages.register(sio, service)
+    typing.register(sio, service)
+    service.fanout.add_door("sio", SocketIODoor(sio))
+    return sio

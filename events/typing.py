@@ -1,0 +1,22 @@
+"""``typing``: true while a person types, false when they stop or send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+
+from chat.service import ChatService
+from events.door import conn_id
+from events.reply import Reply, answer, first
+
+
+def register(sio: socketio.AsyncServer, service: ChatService) -> None:
+    async def typing(sid: str, *args: Any) -> Reply:
+        async def work() -> Reply:
+            await service.typing(conn_id(sid), first(args))
+            return {}
+
+        return await answer(sio, sid, "typing", work())
+
+    sio.on("typing", typing)

@@ -1,0 +1,187 @@
+// The chat page: the tutorial's group chat, plus history, rooms, presence,
+// typing and catch-up after a reconnect. Text is always inserted with
+// textContent, never as HTML.
+(() => {
+  "use strict";
+
+  const STRINGS = {
+    zh: {
+      ask: "请输入你的昵称",
+      askAgain: "这个昵称不能用，换一个吧",
+      guest: "访客",
+      title: (name) => `${name}的群聊`,
+      joined: (name) => `${name} 加入了群聊`,
+      left: (name) => `${name} 离开了群聊`,
+      typing: (names) => `${names.join("、")} 正在输入…`,
+      earlier: "以上是较早的消息",
+      online: (n) => `在线 ${n}`,
+      send: "发送",
+      connecting: "连接中…",
+      connected: "已连接",
+      reconnecting: "重新连接中…",
+    },
+    en: {
+      ask: "Choose a nickname",
+      askAgain: "That nickname can't be used; pick another",
+      guest: "guest",
+      title: (name) => `${name}'s group chat`,
+      joined: (name) => `${name} joined the chat`,
+      left: (name) => `${name} left the chat`,
+      typing: (names) => `${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…`,
+      earlier: "Earlier messages",
+      online: (n) => `Online ${n}`,
+      send: "Send",
+      connecting: "Connecting…",
+      connected: "Connected",
+      reconnecting: "Reconnecting…",
+    },
+  };
+  const preferred = (navigator.languages || [navigator.language]).find((l) => /^(zh|en)/i.test(l)) || "zh";
+  const t = /^en/i.test(preferred) ? STRINGS.en : STRINGS.zh;
+  document.documentElement.lang = t === STRINGS.en ? "en" : "zh-CN";
+
+  const $ = (id) => document.getElementById(id);
+  const lines = $("lines");
+  const input = $("input");
+  $("send").textContent = t.send;
+
+  const room = document.body.dataset.room || "lobby";
+  const client = (crypto.randomUUID && crypto.randomUUID()) || String(Math.random()).slice(2);
+  const seen = new Set();
+  let lastId = null;
+  let name = askName(t.ask, localStorage.getItem("chat.name") || "");
+
+  function askName(question, suggestion) {
+    for (let i = 0; i < 3; i++) {
+      const answer = window.prompt(question, suggestion);
+      if (answer && answer.trim()) return answer.trim().slice(0, 32);
+    }
+    return t.guest + Math.floor(1000 + Math.random() * 9000);
+  }
+
+  function setName(value) {
+    name = value;
+    localStorage.setItem("chat.name", name);
+    document.title = t.title(name);
+    $("heading").textContent = t.title(name);
+  }
+
+  function addLine(text, cls) {
+    const atBottom = lines.scrollHeight - lines.scrollTop - lines.clientHeight < 40;
+    const li = document.createElement("li");
+    li.textContent = text;
+    if (cls) li.className = cls;
+    lines.appendChild(li);
+    if (atBottom) lines.scrollTop = lines.scrollHeight;
+    return li;
+  }
+
+  function showMessage(m, cls) {
+    if (seen.has(m.id)) return; // a catch-up and a broadcast may overlap
+    seen.add(m.id);
+    lastId = Math.max(lastId || 0, m.id);
+    const li = addLine(`${m.name}: ${m.text}`, cls);
+    li.dataset.id = m.id;
+    li.title = new Date(m.ts).toLocaleString();
+  }
+
+  function setStatus(state) {
+    const el = $("status");
+    el.className = `status ${state}`;
+    el.textContent = t[state];
+  }
+
+  setName(name);
+  setStatus("connecting");
+
+  // The auth payload is read on every (re)connect: the server re-joins us
+  // and sends exactly the messages after lastId.
+  const socket = io({ auth: (cb) => cb({ name, room, after: lastId, client }) });
+
+  socket.on("connect", () => setStatus("connected"));
+  socket.on("disconnect", () => setStatus("reconnecting"));
+  socket.io.on("reconnect_attempt", () => setStatus("reconnecting"));
+
+  socket.on("joined", (info) => setName(info.name));
+  socket.on("history", (h) => {
+    if (!h.catchup) {
+      if (lastId !== null && h.last_id < lastId) {
+        seen.clear(); // the server's history was reset; ids start again
+      }
+      const fresh = h.messages.filter((m) => !seen.has(m.id));
+      fresh.forEach((m) => showMessage(m, "earlier"));
+      if (fresh.length) addLine(t.earlier, "separator");
+    } else {
+      h.messages.forEach((m) => showMessage(m));
+    }
+    if (lastId === null) lastId = h.last_id;
+  });
+  socket.on("chat", (m) => showMessage(m));
+  socket.on("join", (user) => addLine(t.joined(user), "notice"));
+  socket.on("leave", (user) => addLine(t.left(user), "notice"));
+
+  socket.on("users", (u) => {
+    const list = $("users");
+    list.replaceChildren(
+      ...u.users.map((n) => {
+        const li = document.createElement("li");
+        li.textContent = n;
+        return li;
+      }),
+    );
+    $("users-heading").textContent = t.online(u.users.length);
+    $("room-name").textContent = `#${room} · ${u.users.length}`;
+  });
+
+  const typists = new Set();
+  socket.on("typing", (e) => {
+    if (e.typing) typists.add(e.name);
+    else typists.delete(e.name);
+    $("typing").textContent = typists.size ? t.typing([...typists]) : "";
+  });
+  socket.on("leave", (user) => {
+    typists.delete(user);
+    $("typing").textContent = typists.size ? t.typing([...typists]) : "";
+  });
+
+  function rejoin(err) {
+    setName(askName(`${t.askAgain}: ${err.message}`, err.suggestion || ""));
+    socket.emit("join", { name, room, after: lastId, client }, (reply) => {
+      if (reply.ok) setName(reply.name);
+      else onError({ event: "join", ...reply.error });
+    });
+  }
+
+  function onError(err) {
+    if (err.event === "join" && (err.code === "name_taken" || err.code === "invalid_name")) {
+      rejoin(err);
+    } else {
+      addLine(err.message, "error");
+    }
+  }
+  socket.on("chat_error", onError);
+
+  // Typing: say "true" once when typing starts, "false" after a pause.
+  let typingTimer = null;
+  input.addEventListener("input", () => {
+    if (typingTimer === null) socket.emit("typing", true);
+    else clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => {
+      typingTimer = null;
+      socket.emit("typing", false);
+    }, 3000);
+  });
+
+  $("form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value;
+    if (!text.trim()) return;
+    clearTimeout(typingTimer);
+    typingTimer = null; // the server clears our indicator when we post
+    socket.emit("message", text, (reply) => {
+      if (reply && !reply.ok) addLine(reply.error.message, "error");
+    });
+    input.value = "";
+    input.focus();
+  });
+})();

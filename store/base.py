@@ -1,0 +1,54 @@
+"""The history store interface and the URL that picks a backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from chat.models import Message, NewMessage
+
+
+class HistoryStore(Protocol):
+    """Durable per-room message history.
+
+    ``append_many`` assigns each message the next id of its room and returns
+    only after the whole group is durable.
+    """
+
+    async def open(self) -> None: ...
+
+    async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]: ...
+
+    async def recent(self, room: str, limit: int) -> list[Message]:
+        """The newest ``limit`` messages of ``room``, oldest first."""
+        ...
+
+    async def after(self, room: str, after_id: int, limit: int) -> list[Message]:
+        """Messages with id > ``after_id``, oldest first."""
+        ...
+
+    async def last_id(self, room: str) -> int:
+        """The id given to the room's newest message, 0 if none ever was."""
+        ...
+
+    async def prune(self, now_ms: int) -> int:
+        """Apply retention; returns how many messages were deleted."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def make_store(url: str, *, retention_days: float, room_cap: int) -> HistoryStore:
+    """A file path, ``sqlite:///relative.db``, ``sqlite:////abs.db`` or ``:memory:``.
+
+    The store is returned unopened; the app opens it in its cleanup context.
+    """
+    from store.sqlite import SQLiteStore
+
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+    elif "://" in url:
+        raise ValueError(f"unsupported store URL {url!r}; use a path or sqlite:///path")
+    else:
+        path = url
+    return SQLiteStore(path, retention_days=retention_days, room_cap=room_cap)

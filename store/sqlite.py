@@ -1,0 +1,134 @@
+"""SQLite history (WAL) through aiosqlite: nothing to install or start."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import aiosqlite
+
+from chat.models import Message, NewMessage
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rooms (
+    room TEXT PRIMARY KEY,
+    last_id INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    room TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    text TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (room, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
+"""
+_COLUMNS = "room, id, name, text, ts"
+_DAY_MS = 86_400_000
+
+
+class SQLiteStore:
+    def __init__(self, path: str, *, retention_days: float, room_cap: int) -> None:
+        self._path = path
+        self._conn: aiosqlite.Connection | None = None
+        self._retention_days = retention_days
+        self._room_cap = room_cap
+        # Ids live in ``rooms`` rather than MAX(id) so pruning a room empty
+        # never hands out an id a client has already seen.
+        self._last: dict[str, int] = {}
+        # One connection: serialise so a reader never sees a half-done write.
+        self._lock = asyncio.Lock()
+
+    @property
+    def _db(self) -> aiosqlite.Connection:
+        assert self._conn is not None, "open() the store first"
+        return self._conn
+
+    async def open(self) -> None:
+        db = await aiosqlite.connect(self._path)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a message acknowledged to its sender survives power loss.
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.executescript(_SCHEMA)
+            await db.commit()
+            async with db.execute("SELECT room, last_id FROM rooms") as cursor:
+                self._last = {room: last async for room, last in cursor}
+        except BaseException:
+            await db.close()
+            raise
+        self._conn = db
+
+    async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]:
+        last: dict[str, int] = {}
+        stored = []
+        for m in batch:
+            last[m.room] = last.get(m.room, self._last.get(m.room, 0)) + 1
+            stored.append(Message(m.room, last[m.room], m.name, m.text, m.ts))
+        async with self._lock:
+            try:
+                await self._db.executemany(
+                    f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                    [(m.room, m.id, m.name, m.text, m.ts) for m in stored],
+                )
+                await self._db.executemany(
+                    "INSERT INTO rooms (room, last_id) VALUES (?, ?) "
+                    "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
+                    list(last.items()),
+                )
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        self._last.update(last)
+        return stored
+
+    async def _select(self, sql: str, *args: object) -> list[Message]:
+        async with self._lock, self._db.execute(sql, args) as cursor:
+            return [Message(*row) async for row in cursor]
+
+    async def recent(self, room: str, limit: int) -> list[Message]:
+        rows = await self._select(
+            f"SELECT {_COLUMNS} FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?",
+            room,
+            limit,
+        )
+        rows.reverse()
+        return rows
+
+    async def after(self, room: str, after_id: int, limit: int) -> list[Message]:
+        return await self._select(
+            f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? "
+            "ORDER BY id LIMIT ?",
+            room,
+            after_id,
+            limit,
+        )
+
+    async def last_id(self, room: str) -> int:
+        return self._last.get(room, 0)
+
+    async def prune(self, now_ms: int) -> int:
+        deleted = 0
+        async with self._lock:
+            if self._retention_days > 0:
+                cutoff = now_ms - int(self._retention_days * _DAY_MS)
+                cursor = await self._db.execute(
+                    "DELETE FROM messages WHERE ts < ?", (cutoff,)
+                )
+                deleted += cursor.rowcount
+            if self._room_cap > 0:
+                for room, last in self._last.items():
+                    cursor = await self._db.execute(
+                        "DELETE FROM messages WHERE room = ? AND id <= ?",
+                        (room, last - self._room_cap),
+                    )
+                    deleted += cursor.rowcount
+            await self._db.commit()
+        return deleted
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None

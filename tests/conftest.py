@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from app import create_app
+from config import Config
+from tests.helpers import CI, SioClient
+
+ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[Any]
+) -> Any:
+    """Under CI=true a skipped test is a failed one."""
+    report = yield
+    if CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true: {report.longrepr}"
+    return report
+
+
+@pytest.fixture
+def output_dir(request: pytest.FixtureRequest) -> Path:
+    """Where a test leaves files worth keeping (screenshots): test-output/."""
+    path = Path(__file__).resolve().parent.parent / "test-output"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config(port=0, db=str(tmp_path / "chat.db"), rate_limit=0)
+
+
+@pytest.fixture
+async def make_server(
+    aiohttp_server: Any, config: Config
+) -> ServerFactory:
+    async def make(**changes: Any) -> TestServer:
+        server: TestServer = await aiohttp_server(
+            create_app(dataclasses.replace(config, **changes))
+        )
+        return server
+
+    return make
+
+
+@pytest.fixture
+async def server(make_server: ServerFactory) -> TestServer:
+    return await make_server()
+
+
+@pytest.fixture
+def url(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def sio_client(url: str) -> AsyncIterator[Callable[..., Awaitable[SioClient]]]:
+    clients: list[SioClient] = []
+
+    async def connect(**kwargs: Any) -> SioClient:
+        client = await SioClient().connect(url, **kwargs)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        if client.sio.connected:
+            await client.sio.disconnect()

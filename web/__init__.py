@@ -1,0 +1,1 @@
+"""The other front doors (plain WebSocket, HTTP API) and the pages."""

@@ -1,0 +1,231 @@
+"""The HTTP door for polling clients; see docs/api.md.
+
+Errors always look like ``{"error": {"code", "message"}}``: 400 for a body
+or query that cannot be read, 401 for a missing, wrong or expired token,
+409 for a nickname in use, 422 for a rule broken, 429 (with Retry-After)
+for too many requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from chat.models import Joined, Message
+from chat.ratelimit import KeyedLimiter
+from chat.rules import ChatError, check_room
+from web.keys import HTTP_DOOR, SERVICE
+from web.sessions import Session
+
+MAX_WAIT = 30.0
+DEFAULT_LIMIT = 100
+_STATUS = {
+    "bad_json": 400,
+    "bad_query": 400,
+    "unauthorized": 401,
+    "not_joined": 401,
+    "name_taken": 409,
+    "rate_limited": 429,
+    "store_failed": 503,
+    "unavailable": 503,
+    "internal": 500,
+}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LIMITER = web.AppKey("api_limiter", KeyedLimiter)
+
+
+def json_response(data: Any, status: int = 200, **kw: Any) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", **kw
+    )
+
+
+def error_response(exc: ChatError) -> web.Response:
+    status = _STATUS.get(exc.code, 422)
+    headers = {}
+    if status == 429:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.extra.get("retry_after", 1))))
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return json_response({"error": exc.as_dict()}, status=status, headers=headers)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Per-address rate limit and JSON errors for everything under /api/."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    wait = request.app[LIMITER].take(request.remote or "")
+    try:
+        if wait > 0:
+            raise ChatError("rate_limited", "Too many requests.", retry_after=wait)
+        return await handler(request)
+    except ChatError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = "not_found" if exc.status == 404 else "http_error"
+        return json_response(
+            {"error": {"code": code, "message": exc.reason}}, status=exc.status
+        )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise ChatError("bad_json", "The request body must be JSON.") from None
+    if not isinstance(body, dict):
+        raise ChatError("bad_json", "The request body must be a JSON object.")
+    return body
+
+
+def _session(request: web.Request, *, required: bool = True) -> Session | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        if required:
+            raise ChatError("unauthorized", "Send Authorization: Bearer <token>.")
+        return None
+    session = None
+    if scheme.lower() == "bearer":
+        session = request.app[HTTP_DOOR].sessions.get(token.strip())
+    if session is None:
+        raise ChatError("unauthorized", "The token is wrong or has expired.")
+    return session
+
+
+def _query(
+    request: web.Request, name: str, cast: Callable[[str], float], top: float
+) -> float | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = cast(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= top:
+        raise ChatError("bad_query", f"{name} must be a number from 0 to {top:g}.")
+    return value
+
+
+def _room(request: web.Request, session: Session | None) -> str:
+    return check_room(request.query.get("room", session.room if session else None))
+
+
+def _messages(messages: list[Message]) -> list[dict[str, Any]]:
+    return [m.as_dict() for m in messages]
+
+
+def _joined(joined: Joined, session: Session, ttl: float) -> dict[str, Any]:
+    return {
+        "token": session.token,
+        "name": joined.member.name,
+        "room": joined.member.room,
+        "users": list(joined.users),
+        "messages": _messages(joined.history),
+        "last_id": joined.last_id,
+        "expires_in": ttl,
+    }
+
+
+async def create_session(request: web.Request) -> web.Response:
+    body = await _body(request)
+    door = request.app[HTTP_DOOR]
+    service = request.app[SERVICE]
+    client = body.get("client")
+    provisional = door.sessions.create("")
+    try:
+        joined = await service.join(
+            "http",
+            provisional.conn,
+            {k: body.get(k) for k in ("name", "room", "after")},
+            client=client if isinstance(client, str) else None,
+        )
+    except BaseException:
+        door.sessions.drop(provisional.token)
+        raise
+    provisional.room = joined.member.room
+    return json_response(
+        _joined(joined, provisional, door.sessions.ttl), status=201
+    )
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    session = _session(request)
+    assert session is not None
+    request.app[HTTP_DOOR].sessions.drop(session.token)
+    await request.app[SERVICE].leave(session.conn)
+    return web.Response(status=204)
+
+
+async def get_messages(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    session = _session(request, required=False)
+    room = _room(request, session)
+    after = _query(request, "after", int, 2**63 - 1)
+    limit = int(_query(request, "limit", int, 10**6) or DEFAULT_LIMIT)
+    wait = _query(request, "wait", float, MAX_WAIT) or 0.0
+    # Take the wake-up before reading, so a message stored in between
+    # cannot slip past both the read and the wait.
+    wake = request.app[HTTP_DOOR].waiter(room)
+    messages, last_id = await service.history(room, after, limit)
+    if not messages and wait > 0:
+        try:
+            await asyncio.wait_for(wake.wait(), wait)
+        except TimeoutError:
+            pass
+        else:
+            messages, last_id = await service.history(room, after, limit)
+    return json_response({"messages": _messages(messages), "last_id": last_id})
+
+
+async def post_message(request: web.Request) -> web.Response:
+    session = _session(request)
+    assert session is not None
+    body = await _body(request)
+    message = await request.app[SERVICE].post(session.conn, body.get("text"))
+    return json_response({"message": message.as_dict()}, status=201)
+
+
+async def post_typing(request: web.Request) -> web.Response:
+    session = _session(request)
+    assert session is not None
+    body = await _body(request)
+    await request.app[SERVICE].typing(session.conn, body.get("typing"))
+    return web.Response(status=204)
+
+
+async def get_users(request: web.Request) -> web.Response:
+    session = _session(request, required=False)
+    room = _room(request, session)
+    users = request.app[SERVICE].presence.names(room)
+    return json_response({"room": room, "users": list(users)})
+
+
+async def expire_sessions(app: web.Application) -> None:
+    """Free the nicknames of sessions that went quiet (a background task)."""
+    door, service = app[HTTP_DOOR], app[SERVICE]
+    period = min(5.0, door.sessions.ttl / 4)
+    while True:
+        await asyncio.sleep(period)
+        for session in door.sessions.expired():
+            await service.leave(session.conn)
+
+
+def setup(app: web.Application) -> None:
+    app[LIMITER] = KeyedLimiter(rate=20, burst=60)
+    app.middlewares.append(api_errors)
+    app.router.add_post("/api/session", create_session)
+    app.router.add_delete("/api/session", delete_session)
+    app.router.add_get("/api/messages", get_messages)
+    app.router.add_post("/api/messages", post_message)
+    app.router.add_post("/api/typing", post_typing)
+    app.router.add_get("/api/users", get_users)
