@@ -64,8 +64,13 @@ def create_app(config: Config | None = None) -> web.Application:
     async def close_connections(app: web.Application) -> None:
         # Close transports without a Socket.IO DISCONNECT packet: clients see
         # "transport close" and reconnect by themselves (a restart, a deploy).
-        if sio.eio.sockets:  # engineio's disconnect() fails on an empty set
-            await sio.eio.disconnect()
+        # Bounded: a polling client that never polls again would hold
+        # engineio's close() forever.
+        closing = [asyncio.create_task(s.close()) for s in sio.eio.sockets.values()]
+        if closing:
+            _, stuck = await asyncio.wait(closing, timeout=1.0)
+            for task in stuck:
+                task.cancel()
         await sio.shutdown()
         await app[WS_DOOR].shutdown()
 

@@ -20,6 +20,7 @@ from chat.presence import Presence
 from chat.ratelimit import TokenBucket
 from chat.rules import (
     ChatError,
+    JoinRequest,
     check_after,
     check_room,
     check_text,
@@ -76,17 +77,10 @@ class ChatService:
         self, door: str, conn: str, data: object, *, client: str | None = None
     ) -> Joined:
         request = parse_join(data)
+        holder = self._holder(request, conn, client)
         if self.presence.get(conn) is not None:
             await self.leave(conn)  # a second join renames or switches rooms
-        holder = self.presence.holder(request.room, request.name)
-        if holder is not None and not (client and holder.client == client):
-            raise ChatError(
-                "name_taken",
-                f"The nickname {request.name!r} is already in use in this room.",
-                suggestion=suggest_name(
-                    request.name, self.presence.taken(request.room)
-                ),
-            )
+            holder = self._holder(request, conn, client)  # leave() awaited
         if holder is not None:
             self.presence.remove(holder.conn)
             self._cancel_typing(holder)
@@ -110,6 +104,19 @@ class ChatService:
                 )
             )
         return joined
+
+    def _holder(self, request: JoinRequest, conn: str, client: str | None) -> Member | None:
+        """Who holds the wanted nickname: None, or this client's old connection."""
+        holder = self.presence.holder(request.room, request.name)
+        if holder is None or holder.conn == conn:
+            return None
+        if client and holder.client == client:
+            return holder
+        raise ChatError(
+            "name_taken",
+            f"The nickname {request.name!r} is already in use in this room.",
+            suggestion=suggest_name(request.name, self.presence.taken(request.room)),
+        )
 
     async def _welcome(self, member: Member, after: int | None) -> Joined:
         door = self.fanout.door(member)

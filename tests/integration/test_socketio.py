@@ -1,0 +1,168 @@
+"""The tutorial's wire contract with real python-socketio clients."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from tests.helpers import SioClient
+
+
+async def test_join_and_message_reach_everyone(sio_client) -> None:
+    alice: SioClient = await sio_client()
+    bob: SioClient = await sio_client(transports=["polling"])
+    await alice.emit("join", "alice")  # the tutorial's form: no ack
+    assert await alice.inbox.wait("join", lambda u: u == "alice")
+    await bob.emit("join", "bob")
+    assert await alice.inbox.wait("join", lambda u: u == "bob")
+    assert await bob.inbox.wait("join", lambda u: u == "bob")  # sender included
+
+    await bob.emit("message", "你好")
+    for client in (alice, bob):
+        assert await client.inbox.wait("message", lambda m: m == "bob: 你好")
+        chat = await client.inbox.wait("chat")
+        assert chat["name"] == "bob" and chat["text"] == "你好" and chat["id"] == 1
+        assert chat["room"] == "lobby" and isinstance(chat["ts"], int)
+
+
+async def test_acks(sio_client) -> None:
+    alice = await sio_client()
+    reply = await alice.call("join", "alice")
+    assert reply == {"ok": True, "name": "alice", "room": "lobby", "users": ["alice"], "last_id": 0}
+    first = await alice.call("message", "one")
+    second = await alice.call("message", "two")
+    assert first["ok"] and (first["id"], second["id"]) == (1, 2)
+    assert await alice.call("typing", True) == {"ok": True}
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "code"),
+    [
+        ("join", "", "invalid_name"),
+        ("join", "   ", "invalid_name"),
+        ("join", 42, "invalid_name"),
+        ("join", "x" * 33, "invalid_name"),
+        ("join", "a\x07b", "invalid_name"),
+        ("join", {"name": "a", "room": "no way"}, "invalid_room"),
+        ("message", "", "invalid_text"),
+        ("message", ["a"], "invalid_text"),
+        ("message", "x" * 2001, "invalid_text"),
+        ("message", None, "invalid_text"),
+        ("typing", "yes", "invalid_typing"),
+    ],
+)
+async def test_bad_input_is_answered_and_changes_nothing(
+    sio_client, event, payload, code
+) -> None:
+    watcher = await sio_client()
+    await watcher.join("watcher")
+    culprit = await sio_client()
+    if event != "join":
+        await culprit.join("culprit")
+    reply = await culprit.call(event, payload)
+    assert reply["ok"] is False and reply["error"]["code"] == code
+    assert reply["error"]["message"]
+    # Without an ack the same error arrives as an event the page can show.
+    await culprit.emit(event, payload)
+    err = await culprit.inbox.wait("chat_error")
+    assert err["code"] == code and err["event"] == event
+    # Nothing reached anyone, and the server still serves both of them.
+    assert await watcher.inbox.quiet("message") == []
+    ok = await culprit.call("message", "still here")
+    assert ok["ok"] or ok["error"]["code"] == "not_joined"
+    assert (await watcher.call("message", "me too"))["ok"]
+
+
+async def test_message_before_join(sio_client) -> None:
+    alice = await sio_client()
+    watcher = await sio_client()
+    await watcher.join("watcher")
+    reply = await alice.call("message", "hi")
+    assert reply["error"]["code"] == "not_joined"
+    assert await watcher.inbox.quiet("chat") == []
+
+
+async def test_extra_and_missing_arguments(sio_client) -> None:
+    alice = await sio_client()
+    await alice.sio.emit("join", ("alice", "extra"))
+    assert await alice.inbox.wait("join", lambda u: u == "alice")
+    reply = await alice.sio.call("message", timeout=5)
+    assert reply["error"]["code"] == "invalid_text"
+
+
+async def test_unknown_event_and_garbage_packet_leave_others_alone(
+    sio_client, url: str
+) -> None:
+    alice = await sio_client()
+    await alice.join("alice")
+    await alice.emit("no-such-event", {"x": 1})
+    # A raw Engine.IO client sending a malformed Socket.IO packet.
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
+        assert (await ws.receive_str()).startswith("0{")
+        await ws.send_str("40")
+        await ws.receive_str()
+        for junk in ('42["message"', "42{{{", "4Z", "42[1,2]", "45-", "42" + "[" * 5000):
+            await ws.send_str(junk)
+        await ws.close()
+    reply = await alice.call("message", "fine")
+    assert reply["ok"]
+
+
+async def test_same_nickname_twice(sio_client) -> None:
+    a = await sio_client()
+    b = await sio_client()
+    await a.join("Alice")
+    reply = await b.call("join", "alice")
+    assert reply["error"]["code"] == "name_taken"
+    assert reply["error"]["suggestion"] == "alice2"
+
+
+async def test_client_bundle_and_page(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for name in ("socket.io.js", "socket.io.min.js", "socket.io.js.map"):
+            async with http.get(f"{url}/socket.io/{name}") as resp:
+                assert resp.status == 200
+                body = await resp.read()
+                assert len(body) > 10_000
+                etag = resp.headers["ETag"]
+                assert resp.headers["Last-Modified"]
+            async with http.get(
+                f"{url}/socket.io/{name}", headers={"If-None-Match": etag}
+            ) as resp:
+                assert resp.status == 304
+        async with http.get(f"{url}/socket.io/socket.io.js") as resp:
+            assert "javascript" in resp.headers["Content-Type"]
+        async with http.get(f"{url}/socket.io/../app.py") as resp:
+            assert resp.status == 404
+        async with http.get(f"{url}/socket.io/socket.io.esm.min.js.bak") as resp:
+            assert resp.status == 404
+        async with http.get(f"{url}/") as resp:
+            page = await resp.text()
+            assert resp.status == 200
+            assert '<script src="/socket.io/socket.io.js">' in page
+            assert 'data-room="lobby"' in page
+        async with http.get(f"{url}/r/dev-ops") as resp:
+            assert 'data-room="dev-ops"' in await resp.text()
+        async with http.get(f"{url}/?room=<script>") as resp:
+            assert resp.status == 400
+
+
+async def test_cross_origin_clients_are_allowed(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(
+            f"{url}/socket.io/?EIO=4&transport=polling",
+            headers={"Origin": "https://other.example"},
+        ) as resp:
+            assert resp.status == 200
+            assert resp.headers["Access-Control-Allow-Origin"] == "https://other.example"
+
+
+async def test_cross_origin_can_be_restricted(make_server) -> None:
+    server = await make_server(cors_origins="https://ok.example")
+    url = str(server.make_url("/socket.io/?EIO=4&transport=polling"))
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, headers={"Origin": "https://evil.example"}) as resp:
+            assert resp.status == 400
+        async with http.get(url, headers={"Origin": "https://ok.example"}) as resp:
+            assert resp.status == 200

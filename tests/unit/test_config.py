@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from config import Config, load_config, options
+
+
+def test_defaults() -> None:
+    config = load_config([], env={})
+    assert config == Config()
+    assert (config.host, config.port) == ("127.0.0.1", 3000)
+
+
+def test_environment_then_flags() -> None:
+    env = {"CHAT_PORT": "4000", "CHAT_HOST": "0.0.0.0", "CHAT_HISTORY": "10"}
+    config = load_config([], env=env)
+    assert (config.port, config.host, config.history) == (4000, "0.0.0.0", 10)
+    config = load_config(["--port", "5000"], env=env)
+    assert (config.port, config.host) == (5000, "0.0.0.0")
+
+
+def test_bad_values_exit_with_a_message(capsys) -> None:
+    with pytest.raises(SystemExit):
+        load_config([], env={"CHAT_PORT": "many"})
+    with pytest.raises(SystemExit):
+        load_config(["--port", "70000"], env={})
+    assert "--port must be 0..65535" in capsys.readouterr().err
+
+
+def test_help_documents_every_option(capsys) -> None:
+    with pytest.raises(SystemExit):
+        load_config(["--help"], env={})
+    out = capsys.readouterr().out
+    for field in dataclasses.fields(Config):
+        assert "--" + field.name.replace("_", "-") in out
+        assert "CHAT_" + field.name.upper() in out
+
+
+def test_readme_table_lists_every_option() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for flag, var, default, _help in options():
+        assert f"`{flag}`" in readme and f"`{var}`" in readme, flag
+
+
+def test_cors_origins() -> None:
+    assert Config().cors_allowed == "*"
+    assert Config(cors_origins="https://a.example, https://b.example").cors_allowed == [
+        "https://a.example",
+        "https://b.example",
+    ]

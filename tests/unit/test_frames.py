@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from chat.models import Message
+from chat.rules import ChatError
+from web import frames
+from web.frames import Command, parse_frame
+
+
+def test_join_and_usermsg() -> None:
+    cmd = parse_frame('{"type": "join", "name": "bob", "room": "dev", "client": "t1"}', joined=False)
+    assert cmd == Command("join", {"name": "bob", "room": "dev", "after": None}, "t1")
+    assert parse_frame('{"type": "usermsg", "message": "hi"}', joined=True) == Command("post", "hi")
+
+
+def test_usermsg_with_a_name_joins_first() -> None:
+    cmd = parse_frame('{"type": "usermsg", "name": "bob", "message": "hi"}', joined=False)
+    assert cmd == Command("join", {"name": "bob"}, then_post="hi")
+
+
+@pytest.mark.parametrize("text", ["hello", "42", "true", "[1, 2]", "{not json"])
+def test_anything_but_an_object_is_message_text_once_joined(text: str) -> None:
+    assert parse_frame(text, joined=True) == Command("post", text)
+    with pytest.raises(ChatError) as info:
+        parse_frame(text, joined=False)
+    assert info.value.code == "not_joined"
+
+
+@pytest.mark.parametrize("text", ['{"type": "dance"}', "{}", '{"type": 5}'])
+def test_unknown_shapes(text: str) -> None:
+    with pytest.raises(ChatError) as info:
+        parse_frame(text, joined=True)
+    assert info.value.code == "bad_frame"
+
+
+def test_oversize() -> None:
+    with pytest.raises(ChatError) as info:
+        parse_frame("x" * (frames.MAX_FRAME + 1), joined=True)
+    assert info.value.code == "frame_too_large"
+
+
+def test_outgoing_frames_are_html_escaped() -> None:
+    m = Message("lobby", 3, "<i>bob</i>", "<script>x</script> & co", 99)
+    frame = frames.usermsg(m, history=True)
+    assert frame == {
+        "type": "usermsg",
+        "name": "&lt;i&gt;bob&lt;/i&gt;",
+        "message": "&lt;script&gt;x&lt;/script&gt; &amp; co",
+        "id": 3,
+        "room": "lobby",
+        "ts": 99,
+        "history": True,
+    }
+    notice = frames.notice(frames.JOIN_NOTICE, "<b>", "join")
+    assert notice["message"] == "&lt;b&gt; 加入了群聊"
+    error = frames.error(ChatError("invalid_text", "a <b> c"))
+    assert error["message"] == "a &lt;b&gt; c" and error["error"]["code"] == "invalid_text"
+    assert orjson.loads(frames.dump(frames.users("r", ("<a>",)))) == {
+        "type": "users",
+        "room": "r",
+        "users": ["&lt;a&gt;"],
+    }

@@ -1,0 +1,229 @@
+"""The core without a server: a real SQLite store and a door that records."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from chat import service as service_module
+from chat.fanout import Fanout
+from chat.models import (
+    ChatEvent,
+    Joined,
+    Member,
+    MemberJoined,
+    MemberLeft,
+    Message,
+    MessagePosted,
+    NewMessage,
+    TypingChanged,
+)
+from chat.rules import ChatError
+from chat.service import ChatService
+from store.sqlite import SQLiteStore
+
+
+class RecordingDoor:
+    def __init__(self) -> None:
+        self.events: list[ChatEvent] = []
+        self.attached: list[str] = []
+        self.welcomed: list[Joined] = []
+        self.kicked: list[str] = []
+
+    async def deliver(self, event: ChatEvent) -> None:
+        self.events.append(event)
+
+    async def attach(self, member: Member) -> None:
+        self.attached.append(member.conn)
+
+    async def welcome(self, joined: Joined) -> None:
+        self.welcomed.append(joined)
+
+    async def detach(self, member: Member) -> None:
+        self.attached.remove(member.conn)
+
+    async def kick(self, member: Member) -> None:
+        self.kicked.append(member.conn)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+class FailingStore(SQLiteStore):
+    async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]:
+        raise OSError("disk on fire")
+
+
+@pytest.fixture
+def door() -> RecordingDoor:
+    return RecordingDoor()
+
+
+async def make_service(
+    door: RecordingDoor, store: SQLiteStore | None = None, **kw: object
+) -> ChatService:
+    store = store or SQLiteStore(":memory:", retention_days=0, room_cap=0)
+    await store.open()
+    fanout = Fanout()
+    fanout.add_door("t", door)
+    service = ChatService(store, fanout, **kw)  # type: ignore[arg-type]
+    service.start()
+    return service
+
+
+async def shutdown(service: ChatService) -> None:
+    await service.stop()
+    await service.store.close()
+
+
+@pytest.fixture
+async def service(door: RecordingDoor) -> AsyncIterator[ChatService]:
+    service = await make_service(door, history=3)
+    yield service
+    await shutdown(service)
+
+
+async def test_join_announces_and_welcomes(service: ChatService, door: RecordingDoor) -> None:
+    joined = await service.join("t", "c1", "alice")
+    assert joined.users == ("alice",) and joined.history == [] and not joined.catchup
+    await service.join("t", "c2", {"name": "bob"})
+    assert door.of(MemberJoined)[-1] == MemberJoined("lobby", "bob", ("alice", "bob"))
+    assert door.attached == ["c1", "c2"]
+    assert [w.member.name for w in door.welcomed] == ["alice", "bob"]
+
+
+async def test_taken_name_gets_a_suggestion(service: ChatService) -> None:
+    await service.join("t", "c1", "Alice")
+    with pytest.raises(ChatError) as info:
+        await service.join("t", "c2", "alice")
+    assert info.value.code == "name_taken"
+    assert info.value.extra["suggestion"] == "alice2"
+    await service.join("t", "c3", {"name": "alice", "room": "dev"})  # other room
+
+
+async def test_same_client_takes_over_its_name(
+    service: ChatService, door: RecordingDoor
+) -> None:
+    await service.join("t", "old", "alice", client="tab-1")
+    with pytest.raises(ChatError):
+        await service.join("t", "other", "alice", client="tab-2")
+    await service.join("t", "new", "alice", client="tab-1")
+    assert door.kicked == ["old"]
+    assert door.of(MemberJoined)[-1].announce is False
+    await service.leave("old")  # the kicked connection closing: no notice
+    assert door.of(MemberLeft) == []
+    assert service.presence.names("lobby") == ("alice",)
+
+
+async def test_second_join_renames(service: ChatService, door: RecordingDoor) -> None:
+    await service.join("t", "c1", "alice")
+    await service.join("t", "c1", {"name": "alicia", "room": "dev"})
+    assert door.of(MemberLeft) == [MemberLeft("lobby", "alice", ())]
+    assert service.presence.names("dev") == ("alicia",)
+
+
+async def test_post_rules(service: ChatService, door: RecordingDoor) -> None:
+    with pytest.raises(ChatError) as info:
+        await service.post("c1", "hi")
+    assert info.value.code == "not_joined"
+    await service.join("t", "c1", "alice")
+    for bad in ("", 5, "x" * 2001):
+        with pytest.raises(ChatError):
+            await service.post("c1", bad)
+    assert door.of(MessagePosted) == []
+    message = await service.post("c1", "hello")
+    assert (message.id, message.name, message.text) == (1, "alice", "hello")
+    assert door.of(MessagePosted) == [MessagePosted(message)]
+
+
+async def test_concurrent_posts_commit_in_groups_in_order(
+    service: ChatService, door: RecordingDoor
+) -> None:
+    await service.join("t", "c1", "alice")
+    results = await asyncio.gather(*(service.post("c1", str(i)) for i in range(50)))
+    assert [m.id for m in results] == list(range(1, 51))
+    assert [m.text for m in results] == [str(i) for i in range(50)]
+    assert [e.message.id for e in door.of(MessagePosted)] == list(range(1, 51))
+    assert service.sequencer.commits < 50
+
+
+async def test_history_and_catchup(service: ChatService, door: RecordingDoor) -> None:
+    await service.join("t", "c1", "alice")
+    for i in range(5):
+        await service.post("c1", f"m{i}")
+    joined = await service.join("t", "c2", "bob")
+    assert [m.text for m in joined.history] == ["m2", "m3", "m4"]  # --history 3
+    await service.leave("c2")
+    joined = await service.join("t", "c2", {"name": "bob", "after": 1})
+    assert joined.catchup and [m.id for m in joined.history] == [2, 3, 4, 5]
+    await service.leave("c2")
+    joined = await service.join("t", "c2", {"name": "bob", "after": 99})
+    assert not joined.catchup and len(joined.history) == 3 and joined.last_id == 5
+
+
+async def test_leave_frees_the_name(service: ChatService, door: RecordingDoor) -> None:
+    await service.join("t", "c1", "alice")
+    await service.join("t", "c2", "bob")
+    await service.leave("c1")
+    assert door.of(MemberLeft) == [MemberLeft("lobby", "alice", ("bob",))]
+    assert door.attached == ["c2"]
+    await service.join("t", "c3", "alice")
+
+
+async def test_rate_limit(door: RecordingDoor) -> None:
+    service = await make_service(door, rate_limit=0.001, rate_burst=2)
+    try:
+        await service.join("t", "c1", "alice")
+        await service.post("c1", "1")
+        await service.post("c1", "2")
+        with pytest.raises(ChatError) as info:
+            await service.post("c1", "3")
+        assert info.value.code == "rate_limited" and info.value.extra["retry_after"] > 0
+        assert len(door.of(MessagePosted)) == 2
+    finally:
+        await shutdown(service)
+
+
+async def test_typing_changes_clear_on_post_and_expire(
+    service: ChatService, door: RecordingDoor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "TYPING_TIMEOUT", 0.05)
+    await service.join("t", "c1", "alice")
+    await service.typing("c1", True)
+    await service.typing("c1", True)  # no change, no event
+    await service.post("c1", "done")
+    assert [e.typing for e in door.of(TypingChanged)] == [True, False]
+    await service.typing("c1", True)
+    await asyncio.sleep(0.2)
+    assert [e.typing for e in door.of(TypingChanged)] == [True, False, True, False]
+    with pytest.raises(ChatError):
+        await service.typing("c1", "yes")
+
+
+async def test_store_failure_is_an_error_and_broadcasts_nothing(
+    door: RecordingDoor,
+) -> None:
+    store = FailingStore(":memory:", retention_days=0, room_cap=0)
+    service = await make_service(door, store)
+    try:
+        await service.join("t", "c1", "alice")
+        with pytest.raises(ChatError) as info:
+            await service.post("c1", "hi")
+        assert info.value.code == "store_failed"
+        assert door.of(MessagePosted) == []
+    finally:
+        await shutdown(service)
+
+
+async def test_stop_flushes_queued_messages(door: RecordingDoor) -> None:
+    service = await make_service(door)
+    await service.join("t", "c1", "alice")
+    posts = [asyncio.ensure_future(service.post("c1", str(i))) for i in range(5)]
+    await asyncio.sleep(0)
+    await shutdown(service)
+    assert [p.result().id for p in posts] == [1, 2, 3, 4, 5]
+    with pytest.raises(ChatError) as info:
+        await service.post("c1", "late")
+    assert info.value.code == "unavailable"
