@@ -1,0 +1,161 @@
+"""The HTTP API for polling clients, with aiohttp's real client."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+
+
+@pytest.fixture
+async def http(url: str):
+    async with aiohttp.ClientSession(base_url=url + "/") as session:
+        yield session
+
+
+async def call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any):
+    async with http.request(method, path.lstrip("/"), **kw) as resp:
+        body = await resp.json() if resp.content_type == "application/json" else None
+        return resp.status, body, resp.headers
+
+
+async def session(http: aiohttp.ClientSession, name: str, **extra: Any) -> dict[str, str]:
+    status, body, _ = await call(http, "POST", "/api/session", json={"name": name, **extra})
+    assert status == 201, body
+    return {"Authorization": f"Bearer {body['token']}"}
+
+
+async def test_post_and_read(http) -> None:
+    status, body, _ = await call(http, "POST", "/api/session", json={"name": "poller"})
+    assert status == 201
+    assert body["name"] == "poller" and body["users"] == ["poller"] and body["last_id"] == 0
+    auth = {"Authorization": f"Bearer {body['token']}"}
+    for text in ("one", "two", "three"):
+        status, posted, _ = await call(http, "POST", "/api/messages", json={"text": text}, headers=auth)
+        assert status == 201
+    assert posted["message"]["id"] == 3 and posted["message"]["name"] == "poller"
+    status, page, _ = await call(http, "GET", "/api/messages?after=1")
+    assert status == 200
+    assert [m["text"] for m in page["messages"]] == ["two", "three"]
+    assert page["last_id"] == 3
+    _, page, _ = await call(http, "GET", "/api/messages?after=0&limit=1")
+    assert [m["id"] for m in page["messages"]] == [1]
+    _, page, _ = await call(http, "GET", "/api/messages")
+    assert len(page["messages"]) == 3
+    _, users, _ = await call(http, "GET", "/api/users")
+    assert users == {"room": "lobby", "users": ["poller"]}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}],
+)
+async def test_posting_needs_a_good_token(http, headers) -> None:
+    status, body, resp_headers = await call(
+        http, "POST", "/api/messages", json={"text": "hi"}, headers=headers
+    )
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+    assert resp_headers["WWW-Authenticate"] == "Bearer"
+    _, page, _ = await call(http, "GET", "/api/messages")
+    assert page["messages"] == []
+
+
+async def test_bad_bodies_and_rules(http) -> None:
+    auth = await session(http, "ann")
+    cases = [
+        ({"data": b"{nope"}, 400, "bad_json"),
+        ({"json": ["text"]}, 400, "bad_json"),
+        ({"json": {"text": ""}}, 422, "invalid_text"),
+        ({"json": {"text": 7}}, 422, "invalid_text"),
+        ({"json": {"text": "x" * 2001}}, 422, "invalid_text"),
+    ]
+    for kwargs, want_status, want_code in cases:
+        status, body, _ = await call(http, "POST", "/api/messages", headers=auth, **kwargs)
+        assert (status, body["error"]["code"]) == (want_status, want_code), kwargs
+        assert body["error"]["message"]
+    status, body, _ = await call(http, "POST", "/api/session", json={"name": " "})
+    assert (status, body["error"]["code"]) == (422, "invalid_name")
+    status, body, _ = await call(http, "POST", "/api/session", json={"name": "Ann"})
+    assert (status, body["error"]["code"]) == (409, "name_taken")
+    assert body["error"]["suggestion"] == "Ann2"
+    for query in ("after=-1", "after=x", "limit=abc", "wait=31", "room=a%20b"):
+        status, body, _ = await call(http, "GET", f"/api/messages?{query}")
+        assert status in (400, 422) and body["error"]["code"], query
+    status, body, _ = await call(http, "GET", "/api/nothing")
+    assert (status, body["error"]["code"]) == (404, "not_found")
+    _, page, _ = await call(http, "GET", "/api/messages")
+    assert page["messages"] == []
+
+
+async def test_body_too_large(http) -> None:
+    auth = await session(http, "big")
+    status, body, _ = await call(
+        http, "POST", "/api/messages", data=b"x" * 100_000, headers=auth
+    )
+    assert status == 413
+
+
+async def test_long_poll_wakes_on_a_websocket_message(http, url: str) -> None:
+    poll = asyncio.create_task(call(http, "GET", "/api/messages?after=0&wait=10"))
+    await asyncio.sleep(0.2)
+    assert not poll.done()
+    async with aiohttp.ClientSession() as other:
+        ws = await other.ws_connect(url + "/ws")
+        await ws.send_json({"type": "join", "name": "wsuser"})
+        started = asyncio.get_running_loop().time()
+        await ws.send_json({"type": "usermsg", "message": "wake up"})
+        status, page, _ = await asyncio.wait_for(poll, 5)
+        assert asyncio.get_running_loop().time() - started < 2
+        await ws.close()
+    assert status == 200 and [m["text"] for m in page["messages"]] == ["wake up"]
+
+
+async def test_long_poll_times_out_empty(http) -> None:
+    status, page, _ = await call(http, "GET", "/api/messages?after=0&wait=0.3")
+    assert status == 200 and page == {"messages": [], "last_id": 0}
+
+
+async def test_session_expires_and_frees_the_name(make_server) -> None:
+    server = await make_server(session_ttl=0.4)
+    async with aiohttp.ClientSession(base_url=str(server.make_url("/"))) as http:
+        auth = await session(http, "sleepy")
+        status, _, _ = await call(http, "POST", "/api/messages", json={"text": "a"}, headers=auth)
+        assert status == 201
+        await asyncio.sleep(1.0)
+        status, body, _ = await call(http, "POST", "/api/messages", json={"text": "b"}, headers=auth)
+        assert status == 401
+        await session(http, "sleepy")  # the nickname is free again
+
+
+async def test_delete_session_leaves(http) -> None:
+    auth = await session(http, "brief")
+    status, _, _ = await call(http, "DELETE", "/api/session", headers=auth)
+    assert status == 204
+    _, users, _ = await call(http, "GET", "/api/users")
+    assert users["users"] == []
+    status, _, _ = await call(http, "POST", "/api/messages", json={"text": "x"}, headers=auth)
+    assert status == 401
+
+
+async def test_posting_too_fast_gets_429(make_server) -> None:
+    server = await make_server(rate_limit=0.5, rate_burst=2)
+    async with aiohttp.ClientSession(base_url=str(server.make_url("/"))) as http:
+        auth = await session(http, "speedy")
+        statuses = []
+        for i in range(3):
+            status, body, headers = await call(
+                http, "POST", "/api/messages", json={"text": str(i)}, headers=auth
+            )
+            statuses.append(status)
+        assert statuses == [201, 201, 429]
+        assert body["error"]["code"] == "rate_limited"
+        assert int(headers["Retry-After"]) >= 1
+
+
+async def test_hammering_the_api_gets_429(http) -> None:
+    statuses = [(await call(http, "GET", "/api/users"))[0] for _ in range(80)]
+    assert statuses[0] == 200 and 429 in statuses
+    status, _, headers = await call(http, "GET", "/api/users")
+    assert status == 429 and int(headers["Retry-After"]) >= 1
