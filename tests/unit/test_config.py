@@ -41,7 +41,7 @@ def test_help_documents_every_option(capsys) -> None:
 
 def test_readme_table_lists_every_option() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    for flag, var, default, _help in options():
+    for flag, var, _default, _help in options():
         assert f"`{flag}`" in readme and f"`{var}`" in readme, flag
 
 

@@ -10,13 +10,19 @@ from web.frames import Command, parse_frame
 
 
 def test_join_and_usermsg() -> None:
-    cmd = parse_frame('{"type": "join", "name": "bob", "room": "dev", "client": "t1"}', joined=False)
+    cmd = parse_frame(
+        '{"type": "join", "name": "bob", "room": "dev", "client": "t1"}', joined=False
+    )
     assert cmd == Command("join", {"name": "bob", "room": "dev", "after": None}, "t1")
-    assert parse_frame('{"type": "usermsg", "message": "hi"}', joined=True) == Command("post", "hi")
+    assert parse_frame('{"type": "usermsg", "message": "hi"}', joined=True) == Command(
+        "post", "hi"
+    )
 
 
 def test_usermsg_with_a_name_joins_first() -> None:
-    cmd = parse_frame('{"type": "usermsg", "name": "bob", "message": "hi"}', joined=False)
+    cmd = parse_frame(
+        '{"type": "usermsg", "name": "bob", "message": "hi"}', joined=False
+    )
     assert cmd == Command("join", {"name": "bob"}, then_post="hi")
 
 
@@ -56,7 +62,9 @@ def test_outgoing_frames_are_html_escaped() -> None:
     notice = frames.notice(frames.JOIN_NOTICE, "<b>", "join")
     assert notice["message"] == "&lt;b&gt; 加入了群聊"
     error = frames.error(ChatError("invalid_text", "a <b> c"))
-    assert error["message"] == "a &lt;b&gt; c" and error["error"]["code"] == "invalid_text"
+    assert (
+        error["message"] == "a &lt;b&gt; c" and error["error"]["code"] == "invalid_text"
+    )
     assert orjson.loads(frames.dump(frames.users("r", ("<a>",)))) == {
         "type": "users",
         "room": "r",

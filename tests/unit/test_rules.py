@@ -26,8 +26,20 @@ def code(fn, value) -> str:
 
 @pytest.mark.parametrize(
     "value",
-    [None, 3, ["a"], {"name": "a"}, "", "   ", "\t\n", "x" * (MAX_NAME + 1), "a\x00b",
-     "a\x1bb", "bad\u200bname", "line\u2028break"],
+    [
+        None,
+        3,
+        ["a"],
+        {"name": "a"},
+        "",
+        "   ",
+        "\t\n",
+        "x" * (MAX_NAME + 1),
+        "a\x00b",
+        "a\x1bb",
+        "bad\u200bname",
+        "line\u2028break",
+    ],
 )
 def test_bad_names(value) -> None:
     assert code(check_name, value) == "invalid_name"
@@ -35,7 +47,12 @@ def test_bad_names(value) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("小明", "小明"), ("  bob  ", "bob"), ("x" * MAX_NAME, "x" * MAX_NAME), ("a b", "a b")],
+    [
+        ("小明", "小明"),
+        ("  bob  ", "bob"),
+        ("x" * MAX_NAME, "x" * MAX_NAME),
+        ("a b", "a b"),
+    ],
 )
 def test_good_names(value, expected) -> None:
     assert check_name(value) == expected
@@ -105,4 +122,8 @@ def test_suggest_name() -> None:
 
 def test_error_as_dict_carries_extras() -> None:
     exc = ChatError("name_taken", "taken", suggestion="bob2")
-    assert exc.as_dict() == {"code": "name_taken", "message": "taken", "suggestion": "bob2"}
+    assert exc.as_dict() == {
+        "code": "name_taken",
+        "message": "taken",
+        "suggestion": "bob2",
+    }

@@ -85,7 +85,9 @@ async def service(door: RecordingDoor) -> AsyncIterator[ChatService]:
     await shutdown(service)
 
 
-async def test_join_announces_and_welcomes(service: ChatService, door: RecordingDoor) -> None:
+async def test_join_announces_and_welcomes(
+    service: ChatService, door: RecordingDoor
+) -> None:
     joined = await service.join("t", "c1", "alice")
     assert joined.users == ("alice",) and joined.history == [] and not joined.catchup
     await service.join("t", "c2", {"name": "bob"})

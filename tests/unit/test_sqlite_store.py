@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ def msg(room: str, text: str, ts: int = 1_000) -> NewMessage:
 
 
 async def opened(path: str, **kw: float) -> SQLiteStore:
-    store = SQLiteStore(path, retention_days=kw.get("days", 0), room_cap=int(kw.get("cap", 0)))
+    store = SQLiteStore(
+        path, retention_days=kw.get("days", 0), room_cap=int(kw.get("cap", 0))
+    )
     await store.open()
     return store
 
@@ -56,7 +59,7 @@ async def test_retention_by_age_and_cap_never_reuses_ids(tmp_path: Path) -> None
 async def test_a_failed_write_changes_nothing(tmp_path: Path) -> None:
     store = await opened(str(tmp_path / "chat.db"))
     await store.append_many([msg("a", "kept")])
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.IntegrityError):
         await store.append_many([msg("a", "x"), NewMessage("a", "bob", None, 1)])  # type: ignore[arg-type]
     assert [m.text for m in await store.recent("a", 10)] == ["kept"]
     (m,) = await store.append_many([msg("a", "next")])
