@@ -40,6 +40,7 @@ def create_app(config: Config | None = None) -> web.Application:
         store,
         fanout,
         history=config.history,
+        max_group=config.max_group,
         rate_limit=config.rate_limit,
         rate_burst=config.rate_burst,
     )

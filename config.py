@@ -26,6 +26,9 @@ class Config:
         "chat.db",
         "history store: a SQLite file path, sqlite:///path, or :memory:",
     )
+    max_group: int = _opt(
+        1000, "most messages committed in one transaction (1: one commit each)"
+    )
     history: int = _opt(50, "messages a joiner receives from the room's history")
     retention_days: float = _opt(
         30.0, "delete messages older than this many days (0 keeps them forever)"
@@ -121,6 +124,8 @@ def validate(config: Config) -> list[str]:
     problems = []
     if not 0 <= config.port <= 65535:
         problems.append("--port must be 0..65535")
+    if config.max_group < 1:
+        problems.append("--max-group must be at least 1")
     for name in ("history", "room_cap", "rate_burst", "retention_days", "rate_limit"):
         if getattr(config, name) < 0:
             problems.append(f"{_flag(name)} must not be negative")

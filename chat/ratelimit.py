@@ -58,5 +58,7 @@ class KeyedLimiter:
         if bucket is None:
             if len(self._buckets) >= self._max_keys:
                 self._buckets = {k: b for k, b in self._buckets.items() if not b.idle()}
-            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, self._clock)
+            bucket = self._buckets[key] = TokenBucket(
+                self.rate, self.burst, self._clock
+            )
         return bucket.take()

@@ -16,7 +16,7 @@ MAX_NAME = 32
 MAX_TEXT = 2000
 MAX_ROOM = 64
 DEFAULT_ROOM = "lobby"
-_ROOM = re.compile(r"[A-Za-z0-9_-]{1,%d}" % MAX_ROOM)
+_ROOM = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ROOM}}}")
 # Line breaks and tabs are ordinary in a chat message; other C0/C1 controls
 # only ever arrive by accident or to mess with someone's terminal.
 _TEXT_CONTROLS_OK = frozenset("\n\r\t")
@@ -61,9 +61,7 @@ def check_name(value: object) -> str:
             "invalid_name", f"Nickname must be at most {MAX_NAME} characters."
         )
     if _has_control(name):
-        raise ChatError(
-            "invalid_name", "Nickname must not contain control characters."
-        )
+        raise ChatError("invalid_name", "Nickname must not contain control characters.")
     return name
 
 

@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class Sequencer:
-    def __init__(self, store: HistoryStore, fanout: Fanout) -> None:
+    def __init__(self, store: HistoryStore, fanout: Fanout, max_group: int) -> None:
         self._store = store
+        self._max_group = max_group
         self._fanout = fanout
         self._pending: list[tuple[NewMessage, asyncio.Future[Message]]] = []
         self._wake = asyncio.Event()
@@ -56,7 +57,10 @@ class Sequencer:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            batch, self._pending = self._pending, []
+            batch = self._pending[: self._max_group]
+            del self._pending[: self._max_group]
+            if self._pending:
+                self._wake.set()  # the rest goes into the next group
             if batch:
                 await self._commit(batch)
             if self._closing and not self._pending:

@@ -45,6 +45,7 @@ class ChatService:
         fanout: Fanout,
         *,
         history: int = 50,
+        max_group: int = 1000,
         rate_limit: float = 0.0,
         rate_burst: int = 1,
         clock: Callable[[], float] = time.time,
@@ -52,7 +53,7 @@ class ChatService:
         self.store = store
         self.fanout = fanout
         self.presence = Presence()
-        self.sequencer = Sequencer(store, fanout)
+        self.sequencer = Sequencer(store, fanout, max_group)
         self._history = history
         self._rate = (rate_limit, rate_burst)
         self._clock = clock
@@ -105,7 +106,9 @@ class ChatService:
             )
         return joined
 
-    def _holder(self, request: JoinRequest, conn: str, client: str | None) -> Member | None:
+    def _holder(
+        self, request: JoinRequest, conn: str, client: str | None
+    ) -> Member | None:
         """Who holds the wanted nickname: None, or this client's old connection."""
         holder = self.presence.holder(request.room, request.name)
         if holder is None or holder.conn == conn:

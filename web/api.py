@@ -35,6 +35,7 @@ _STATUS = {
     "unavailable": 503,
     "internal": 500,
 }
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LIMITER = web.AppKey("api_limiter", KeyedLimiter)
 
@@ -70,7 +71,7 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = "not_found" if exc.status == 404 else "http_error"
+        code = _HTTP_CODES.get(exc.status, "http_error")
         return json_response(
             {"error": {"code": code, "message": exc.reason}}, status=exc.status
         )
@@ -153,9 +154,7 @@ async def create_session(request: web.Request) -> web.Response:
         door.sessions.drop(provisional.token)
         raise
     provisional.room = joined.member.room
-    return json_response(
-        _joined(joined, provisional, door.sessions.ttl), status=201
-    )
+    return json_response(_joined(joined, provisional, door.sessions.ttl), status=201)
 
 
 async def delete_session(request: web.Request) -> web.Response:

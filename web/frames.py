@@ -36,7 +36,9 @@ class Command:
 def parse_frame(text: str, *, joined: bool) -> Command:
     """What a client's text frame asks for; raises ChatError when unclear."""
     if len(text) > MAX_FRAME:
-        raise ChatError("frame_too_large", f"Frames must be at most {MAX_FRAME} characters.")
+        raise ChatError(
+            "frame_too_large", f"Frames must be at most {MAX_FRAME} characters."
+        )
     try:
         frame = orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -24,7 +24,9 @@ def _is_upgrade(request: web.Request) -> bool:
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     app = request.app
-    return await ws.serve(request, app[SERVICE], app[WS_DOOR], app[CONFIG].ping_interval)
+    return await ws.serve(
+        request, app[SERVICE], app[WS_DOOR], app[CONFIG].ping_interval
+    )
 
 
 def _page(request: web.Request, room: object) -> web.Response:
@@ -61,7 +63,9 @@ async def client_bundle(request: web.Request) -> web.StreamResponse:
     path = CLIENT_DIST / name
     if not _BUNDLE.fullmatch(name) or not path.is_file():
         raise web.HTTPNotFound()
-    content_type = "application/json" if name.endswith(".map") else "application/javascript"
+    content_type = (
+        "application/json" if name.endswith(".map") else "application/javascript"
+    )
     return web.FileResponse(
         path,
         headers={"Content-Type": content_type, "Cache-Control": "public, max-age=3600"},

@@ -53,7 +53,9 @@ class Peer:
 
     def close(self, code: int, message: bytes) -> None:
         if not self.ws.closed and self.closing is None:
-            self.closing = asyncio.create_task(self.ws.close(code=code, message=message))
+            self.closing = asyncio.create_task(
+                self.ws.close(code=code, message=message)
+            )
 
     async def drain(self) -> None:
         while True:

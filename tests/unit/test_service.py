@@ -151,6 +151,17 @@ async def test_concurrent_posts_commit_in_groups_in_order(
     assert service.sequencer.commits < 50
 
 
+async def test_max_group_one_commits_each_message(door: RecordingDoor) -> None:
+    service = await make_service(door, max_group=1)
+    try:
+        await service.join("t", "c1", "alice")
+        results = await asyncio.gather(*(service.post("c1", str(i)) for i in range(10)))
+        assert [m.id for m in results] == list(range(1, 11))
+        assert service.sequencer.commits == 10
+    finally:
+        await shutdown(service)
+
+
 async def test_history_and_catchup(service: ChatService, door: RecordingDoor) -> None:
     await service.join("t", "c1", "alice")
     for i in range(5):
