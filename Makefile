@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install system-deps run test check format clean
+.PHONY: install system-deps run test check format bench clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -39,3 +39,7 @@ format: install
 
 clean:
 	rm -rf $(VENV) node_modules test-output .mypy_cache .ruff_cache .pytest_cache
+
+# Side by side with the Node.js reference; run nothing else meanwhile.
+bench: install
+	$(PY) bench/run.py
