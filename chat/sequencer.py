@@ -45,13 +45,18 @@ class Sequencer:
         if self._task is not None:
             await self._task
 
-    async def submit(self, message: NewMessage) -> Message:
+    def submit(self, message: NewMessage) -> asyncio.Future[Message]:
+        """Queue ``message``; the future resolves once it is stored and sent.
+
+        Not a coroutine on purpose: a sender's messages are queued in the
+        order its handler calls arrive, before anything can interleave.
+        """
         if self._closing or self._task is None:
             raise ChatError("unavailable", "The server is shutting down.")
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._pending.append((message, future))
         self._wake.set()
-        return await future
+        return future
 
     async def _run(self) -> None:
         while True:

@@ -162,12 +162,11 @@ class ChatService:
                     "You are sending messages too fast; wait a moment.",
                     retry_after=round(wait, 3),
                 )
+        ts = int(self._clock() * 1000)
+        stored = self.sequencer.submit(NewMessage(member.room, member.name, clean, ts))
         if member.typing:
             await self._set_typing(member, False)
-        ts = int(self._clock() * 1000)
-        return await self.sequencer.submit(
-            NewMessage(member.room, member.name, clean, ts)
-        )
+        return await stored
 
     async def typing(self, conn: str, value: object) -> None:
         member = self.member(conn)

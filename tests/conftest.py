@@ -16,9 +16,7 @@ ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[Any]
-) -> Any:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     """Under CI=true a skipped test is a failed one."""
     report = yield
     if CI and report.skipped and not hasattr(report, "wasxfail"):
@@ -41,9 +39,7 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-async def make_server(
-    aiohttp_server: Any, config: Config
-) -> ServerFactory:
+async def make_server(aiohttp_server: Any, config: Config) -> ServerFactory:
     async def make(**changes: Any) -> TestServer:
         server: TestServer = await aiohttp_server(
             create_app(dataclasses.replace(config, **changes))

@@ -80,12 +80,16 @@ class SioClient:
         return self
 
     async def call(self, event: str, *data: Any) -> Any:
-        return await self.sio.call(event, data[0] if len(data) == 1 else data, timeout=TIMEOUT)
+        return await self.sio.call(
+            event, data[0] if len(data) == 1 else data, timeout=TIMEOUT
+        )
 
     async def emit(self, event: str, *data: Any) -> None:
         await self.sio.emit(event, data[0] if len(data) == 1 else data)
 
     async def join(self, name: str, room: str | None = None) -> Any:
-        reply = await self.call("join", name if room is None else {"name": name, "room": room})
+        reply = await self.call(
+            "join", name if room is None else {"name": name, "room": room}
+        )
         assert reply["ok"], reply
         return reply

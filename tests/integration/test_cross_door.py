@@ -23,13 +23,25 @@ async def test_every_kind_sends_and_every_kind_receives(sio_client, url: str) ->
         assert (await sio.call("message", "from sio"))["ok"]
         await ws.send_json({"type": "usermsg", "message": "from ws"})
         await sio.inbox.wait("chat", lambda m: m["text"] == "from ws")
-        async with http.post(url + "/api/messages", json={"text": "from http"}, headers=auth) as resp:
+        async with http.post(
+            url + "/api/messages", json={"text": "from http"}, headers=auth
+        ) as resp:
             assert resp.status == 201
 
-        expected = [(1, "sio", "from sio"), (2, "ws", "from ws"), (3, "http", "from http")]
-        chats = [await sio.inbox.wait("chat", lambda m, i=i: m["id"] == i) for i in (1, 2, 3)]
+        expected = [
+            (1, "sio", "from sio"),
+            (2, "ws", "from ws"),
+            (3, "http", "from http"),
+        ]
+        chats = [
+            await sio.inbox.wait("chat", lambda m, i=i: m["id"] == i) for i in (1, 2, 3)
+        ]
         assert [(m["id"], m["name"], m["text"]) for m in chats] == expected
-        assert sio.inbox.of("message") == ["sio: from sio", "ws: from ws", "http: from http"]
+        assert sio.inbox.of("message") == [
+            "sio: from sio",
+            "ws: from ws",
+            "http: from http",
+        ]
 
         got = []
         async with asyncio.timeout(TIMEOUT):

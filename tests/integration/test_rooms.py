@@ -72,7 +72,9 @@ async def test_typing_reaches_others_and_clears_on_send(sio_client) -> None:
     await a.join("alice")
     await b.join("bob")
     await a.emit("typing", True)
-    assert await b.inbox.wait("typing", lambda e: e == {"room": "lobby", "name": "alice", "typing": True})
+    assert await b.inbox.wait(
+        "typing", lambda e: e == {"room": "lobby", "name": "alice", "typing": True}
+    )
     await a.call("message", "sent")
     assert await b.inbox.wait("typing", lambda e: e["typing"] is False)
     assert a.inbox.of("typing") == []  # nobody sees their own indicator
@@ -162,7 +164,9 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
     def auth() -> dict[str, Any]:
         return {"name": "reader", "after": max(seen, default=0), "client": "r1"}
 
-    await reader.sio.connect(url, auth=auth, transports=["websocket"], wait_timeout=TIMEOUT)
+    await reader.sio.connect(
+        url, auth=auth, transports=["websocket"], wait_timeout=TIMEOUT
+    )
     writer = await SioClient().connect(url)
     await writer.join("writer")
     for i in range(2):
@@ -182,7 +186,9 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
     # python-socketio's client does not retry after the server said goodbye
     # (the JS client does; the browser test covers that), so connect again
     # the way it would: same auth callable, now carrying the last id seen.
-    await reader.sio.connect(url, auth=auth, transports=["websocket"], wait_timeout=TIMEOUT)
+    await reader.sio.connect(
+        url, auth=auth, transports=["websocket"], wait_timeout=TIMEOUT
+    )
 
     async with asyncio.timeout(15):
         while len(seen) < 5:

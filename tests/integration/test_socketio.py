@@ -28,7 +28,13 @@ async def test_join_and_message_reach_everyone(sio_client) -> None:
 async def test_acks(sio_client) -> None:
     alice = await sio_client()
     reply = await alice.call("join", "alice")
-    assert reply == {"ok": True, "name": "alice", "room": "lobby", "users": ["alice"], "last_id": 0}
+    assert reply == {
+        "ok": True,
+        "name": "alice",
+        "room": "lobby",
+        "users": ["alice"],
+        "last_id": 0,
+    }
     first = await alice.call("message", "one")
     second = await alice.call("message", "two")
     assert first["ok"] and (first["id"], second["id"]) == (1, 2)
@@ -102,7 +108,14 @@ async def test_unknown_event_and_garbage_packet_leave_others_alone(
         assert (await ws.receive_str()).startswith("0{")
         await ws.send_str("40")
         await ws.receive_str()
-        for junk in ('42["message"', "42{{{", "4Z", "42[1,2]", "45-", "42" + "[" * 5000):
+        for junk in (
+            '42["message"',
+            "42{{{",
+            "4Z",
+            "42[1,2]",
+            "45-",
+            "42" + "[" * 5000,
+        ):
             await ws.send_str(junk)
         await ws.close()
     reply = await alice.call("message", "fine")
@@ -155,7 +168,9 @@ async def test_cross_origin_clients_are_allowed(url: str) -> None:
             headers={"Origin": "https://other.example"},
         ) as resp:
             assert resp.status == 200
-            assert resp.headers["Access-Control-Allow-Origin"] == "https://other.example"
+            assert (
+                resp.headers["Access-Control-Allow-Origin"] == "https://other.example"
+            )
 
 
 async def test_cross_origin_can_be_restricted(make_server) -> None:
@@ -166,3 +181,16 @@ async def test_cross_origin_can_be_restricted(make_server) -> None:
             assert resp.status == 400
         async with http.get(url, headers={"Origin": "https://ok.example"}) as resp:
             assert resp.status == 200
+
+
+async def test_one_senders_messages_keep_their_order(sio_client) -> None:
+    alice = await sio_client()
+    await alice.join("alice")
+    await alice.emit("typing", True)  # the first post also clears typing
+    for i in range(20):
+        await alice.emit("message", str(i))
+    chats = [
+        await alice.inbox.wait("chat", lambda m, i=i: m["id"] == i + 1)
+        for i in range(20)
+    ]
+    assert [m["text"] for m in chats] == [str(i) for i in range(20)]

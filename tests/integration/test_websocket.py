@@ -19,7 +19,9 @@ async def next_frame(
     async with asyncio.timeout(TIMEOUT):
         while True:
             frame = await ws.receive_json()
-            if frame.get("type") == kind and all(frame.get(k) == v for k, v in match.items()):
+            if frame.get("type") == kind and all(
+                frame.get(k) == v for k, v in match.items()
+            ):
                 return frame
 
 
@@ -99,7 +101,9 @@ async def test_usermsg_with_name_joins_implicitly(ws_connect) -> None:
         (lambda ws: ws.send_str("x" * (MAX_FRAME + 1)), "frame_too_large"),
     ],
 )
-async def test_bad_frames_get_an_error_and_change_nothing(ws_connect, send, code) -> None:
+async def test_bad_frames_get_an_error_and_change_nothing(
+    ws_connect, send, code
+) -> None:
     watcher = await ws_connect()
     await watcher.send_json({"type": "join", "name": "watcher"})
     await next_frame(watcher, "users")
@@ -158,3 +162,19 @@ async def test_server_pings_idle_connections(make_server) -> None:
         msg = await ws.receive(timeout=TIMEOUT)
         assert msg.type == aiohttp.WSMsgType.PING
         await ws.close()
+
+
+async def test_history_on_join_and_catchup_with_after(ws_connect) -> None:
+    talker = await ws_connect()
+    await talker.send_json({"type": "join", "name": "talker"})
+    for i in range(3):
+        await talker.send_json({"type": "usermsg", "message": f"m{i}"})
+        await next_frame(talker, "usermsg", message=f"m{i}")
+    fresh = await ws_connect()
+    await fresh.send_json({"type": "join", "name": "fresh"})
+    frame = await next_frame(fresh, "usermsg")
+    assert (frame["id"], frame["history"]) == (1, True)
+    back = await ws_connect()
+    await back.send_json({"type": "join", "name": "back", "after": 2})
+    frame = await next_frame(back, "usermsg")
+    assert frame["id"] == 3 and "history" not in frame
