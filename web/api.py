@@ -20,6 +20,7 @@ from chat.models import Joined, Message
 from chat.ratelimit import KeyedLimiter
 from chat.rules import ChatError, check_room
 from web.keys import HTTP_DOOR, SERVICE
+from web.openapi import spec
 from web.sessions import Session
 
 MAX_WAIT = 30.0
@@ -219,6 +220,10 @@ async def expire_sessions(app: web.Application) -> None:
             await service.leave(session.conn)
 
 
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(spec())
+
+
 def setup(app: web.Application) -> None:
     app[LIMITER] = KeyedLimiter(rate=20, burst=60)
     app.middlewares.append(api_errors)
@@ -228,3 +233,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/messages", post_message)
     app.router.add_post("/api/typing", post_typing)
     app.router.add_get("/api/users", get_users)
+    app.router.add_get("/api/openapi.json", openapi)

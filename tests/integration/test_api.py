@@ -177,3 +177,19 @@ async def test_hammering_the_api_gets_429(http) -> None:
     assert statuses[0] == 200 and 429 in statuses
     status, _, headers = await call(http, "GET", "/api/users")
     assert status == 429 and int(headers["Retry-After"]) >= 1
+
+
+async def test_openapi_lists_every_api_route(http, server) -> None:
+    status, doc, _ = await call(http, "GET", "/api/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.")
+    routes = {
+        (route.resource.canonical, route.method.lower())
+        for route in server.app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/")
+        and route.method != "HEAD"
+    }
+    documented = {
+        (path, method) for path, ops in doc["paths"].items() for method in ops
+    }
+    assert routes == documented
