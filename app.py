@@ -7,11 +7,12 @@ import contextlib
 import logging
 import sys
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from chat.fanout import Fanout
 from chat.service import ChatService
@@ -62,8 +63,16 @@ def create_app(config: Config | None = None) -> web.Application:
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background)
 
+    sio_sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+
+    async def track(request: web.Request, response: web.StreamResponse) -> None:
+        if isinstance(response, web.WebSocketResponse) and request.path.startswith(
+            "/socket.io/"
+        ):
+            sio_sockets.add(response)
+
     async def close_connections(app: web.Application) -> None:
-        # Close transports without a Socket.IO DISCONNECT packet: clients see
+        # End sessions without a Socket.IO DISCONNECT packet, so clients see
         # "transport close" and reconnect by themselves (a restart, a deploy).
         # Bounded: a polling client that never polls again would hold
         # engineio's close() forever.
@@ -73,8 +82,13 @@ def create_app(config: Config | None = None) -> web.Application:
             for task in stuck:
                 task.cancel()
         await sio.shutdown()
+        # The JS client ignores an Engine.IO CLOSE on a WebSocket and would
+        # wait out its heartbeat timeout; closing the socket itself is prompt.
+        for ws in list(sio_sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         await app[WS_DOOR].shutdown()
 
+    app.on_response_prepare.append(track)
     app.on_shutdown.append(close_connections)
     return app
 

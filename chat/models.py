@@ -67,6 +67,7 @@ class Joined:
     """True: ``history`` is exactly what the client missed since its last id.
     False: it is the room's recent history, shown as earlier messages."""
     last_id: int
+    epoch: str
 
 
 @dataclass(frozen=True, slots=True)

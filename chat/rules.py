@@ -41,6 +41,8 @@ class JoinRequest:
     room: str = DEFAULT_ROOM
     after: int | None = None
     """Last message id the client has seen; set when resuming."""
+    epoch: str | None = None
+    """The store epoch that ``after`` belongs to, when the client knows it."""
 
 
 def _has_control(value: str, allowed: frozenset[str] = frozenset()) -> bool:
@@ -112,6 +114,7 @@ def parse_join(data: object) -> JoinRequest:
             name=check_name(data.get("name")),
             room=check_room(data.get("room")),
             after=check_after(data.get("after")),
+            epoch=epoch if isinstance(epoch := data.get("epoch"), str) else None,
         )
     return JoinRequest(name=check_name(data))
 

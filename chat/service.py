@@ -98,7 +98,7 @@ class ChatService:
             await self.fanout.door(holder).detach(holder)
             await self.fanout.door(holder).kick(holder)
         async with self.sequencer.lock:
-            joined = await self._welcome(member, request.after)
+            joined = await self._welcome(member, request)
             await self.fanout.publish(
                 MemberJoined(
                     member.room, member.name, joined.users, announce=holder is None
@@ -121,22 +121,29 @@ class ChatService:
             suggestion=suggest_name(request.name, self.presence.taken(request.room)),
         )
 
-    async def _welcome(self, member: Member, after: int | None) -> Joined:
+    async def _welcome(self, member: Member, request: JoinRequest) -> Joined:
         door = self.fanout.door(member)
         await door.attach(member)
         last_id = await self.store.last_id(member.room)
-        # A client that saw ids beyond ours talked to another database: give
-        # it the recent history instead of nothing.
-        if after is not None and after <= last_id:
-            history = await self.store.after(member.room, after, CATCHUP_LIMIT)
+        # Ids from another database (or beyond ours) say nothing about what
+        # the client missed: give it the recent history instead.
+        catchup = (
+            request.after is not None
+            and request.after <= last_id
+            and request.epoch in (None, self.store.epoch)
+        )
+        if catchup:
+            assert request.after is not None
+            history = await self.store.after(member.room, request.after, CATCHUP_LIMIT)
         else:
             history = await self.store.recent(member.room, self._history)
         joined = Joined(
             member=member,
             users=self.presence.names(member.room),
             history=history,
-            catchup=after is not None and after <= last_id,
+            catchup=catchup,
             last_id=last_id,
+            epoch=self.store.epoch,
         )
         await door.welcome(joined)
         return joined

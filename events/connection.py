@@ -28,6 +28,7 @@ def joined_reply(joined: Joined) -> Reply:
         "room": joined.member.room,
         "users": list(joined.users),
         "last_id": joined.last_id,
+        "epoch": joined.epoch,
     }
 
 

@@ -65,6 +65,7 @@ class SocketIODoor:
                 "messages": [m.as_dict() for m in joined.history],
                 "catchup": joined.catchup,
                 "last_id": joined.last_id,
+                "epoch": joined.epoch,
             },
             to=_sid(member),
         )

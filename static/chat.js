@@ -49,6 +49,7 @@
   const client = (crypto.randomUUID && crypto.randomUUID()) || String(Math.random()).slice(2);
   const seen = new Set();
   let lastId = null;
+  let epoch = null; // which database our ids came from
   let name = askName(t.ask, localStorage.getItem("chat.name") || "");
 
   function askName(question, suggestion) {
@@ -96,7 +97,7 @@
 
   // The auth payload is read on every (re)connect: the server re-joins us
   // and sends exactly the messages after lastId.
-  const socket = io({ auth: (cb) => cb({ name, room, after: lastId, client }) });
+  const socket = io({ auth: (cb) => cb({ name, room, after: lastId, epoch, client }) });
 
   socket.on("connect", () => setStatus("connected"));
   socket.on("disconnect", () => setStatus("reconnecting"));
@@ -104,10 +105,13 @@
 
   socket.on("joined", (info) => setName(info.name));
   socket.on("history", (h) => {
+    if (h.epoch !== epoch) {
+      // First join, or the server's database was replaced: ids start again.
+      seen.clear();
+      lastId = null;
+      epoch = h.epoch;
+    }
     if (!h.catchup) {
-      if (lastId !== null && h.last_id < lastId) {
-        seen.clear(); // the server's history was reset; ids start again
-      }
       const fresh = h.messages.filter((m) => !seen.has(m.id));
       fresh.forEach((m) => showMessage(m, "earlier"));
       if (fresh.length) addLine(t.earlier, "separator");
@@ -146,7 +150,7 @@
 
   function rejoin(err) {
     setName(askName(`${t.askAgain}: ${err.message}`, err.suggestion || ""));
-    socket.emit("join", { name, room, after: lastId, client }, (reply) => {
+    socket.emit("join", { name, room, after: lastId, epoch, client }, (reply) => {
       if (reply.ok) setName(reply.name);
       else onError({ event: "join", ...reply.error });
     });

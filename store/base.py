@@ -15,6 +15,9 @@ class HistoryStore(Protocol):
     only after the whole group is durable.
     """
 
+    epoch: str
+    """Random, made with the database: ids from another epoch mean nothing."""
+
     async def open(self) -> None: ...
 
     async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Sequence
 
 import aiosqlite
@@ -23,6 +24,10 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (room, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 """
 _COLUMNS = "room, id, name, text, ts"
 _DAY_MS = 86_400_000
@@ -37,6 +42,7 @@ class SQLiteStore:
         # Ids live in ``rooms`` rather than MAX(id) so pruning a room empty
         # never hands out an id a client has already seen.
         self._last: dict[str, int] = {}
+        self.epoch = ""
         # One connection: serialise so a reader never sees a half-done write.
         self._lock = asyncio.Lock()
 
@@ -52,7 +58,15 @@ class SQLiteStore:
             # FULL: a message acknowledged to its sender survives power loss.
             await db.execute("PRAGMA synchronous=FULL")
             await db.executescript(_SCHEMA)
+            # Made once per database: tells a resuming client whether its
+            # last seen id still means anything here.
+            await db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)",
+                (secrets.token_hex(8),),
+            )
             await db.commit()
+            async with db.execute("SELECT value FROM meta WHERE key = 'epoch'") as cur:
+                (self.epoch,) = await cur.fetchone() or ("",)
             async with db.execute("SELECT room, last_id FROM rooms") as cursor:
                 self._last = {room: last async for room, last in cursor}
         except BaseException:

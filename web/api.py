@@ -134,6 +134,7 @@ def _joined(joined: Joined, session: Session, ttl: float) -> dict[str, Any]:
         "users": list(joined.users),
         "messages": _messages(joined.history),
         "last_id": joined.last_id,
+        "epoch": joined.epoch,
         "expires_in": ttl,
     }
 
@@ -148,7 +149,7 @@ async def create_session(request: web.Request) -> web.Response:
         joined = await service.join(
             "http",
             provisional.conn,
-            {k: body.get(k) for k in ("name", "room", "after")},
+            {k: body.get(k) for k in ("name", "room", "after", "epoch")},
             client=client if isinstance(client, str) else None,
         )
     except BaseException:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from chat.models import Message
+from chat.models import Joined, Message
 from chat.rules import ChatError
 
 MAX_FRAME = 16 * 1024
@@ -56,7 +56,7 @@ def parse_frame(text: str, *, joined: bool) -> Command:
         client = frame.get("client")
         return Command(
             "join",
-            {k: frame.get(k) for k in ("name", "room", "after")},
+            {k: frame.get(k) for k in ("name", "room", "after", "epoch")},
             client if isinstance(client, str) else None,
         )
     if kind in ("usermsg", "message"):
@@ -110,6 +110,17 @@ def error(exc: ChatError) -> dict[str, Any]:
 
 def users(room: str, names: tuple[str, ...]) -> dict[str, Any]:
     return {"type": "users", "room": room, "users": [html.escape(n) for n in names]}
+
+
+def joined(info: Joined) -> dict[str, Any]:
+    """To the joiner: who it is now, and where its ids come from."""
+    return {
+        "type": "joined",
+        "name": html.escape(info.member.name),
+        "room": info.member.room,
+        "last_id": info.last_id,
+        "epoch": info.epoch,
+    }
 
 
 def typing(name: str, active: bool) -> dict[str, Any]:

@@ -47,6 +47,7 @@ def spec() -> dict[str, Any]:
                                 "name": {"type": "string", "maxLength": MAX_NAME},
                                 "room": room,
                                 "after": {"type": "integer", "minimum": 0},
+                                "epoch": {"type": "string"},
                             },
                         }
                     ),
@@ -193,6 +194,7 @@ def spec() -> dict[str, Any]:
                         "users": {"type": "array", "items": {"type": "string"}},
                         "messages": {"type": "array", "items": _ref("Message")},
                         "last_id": {"type": "integer"},
+                        "epoch": {"type": "string"},
                         "expires_in": {"type": "number"},
                     },
                 },

@@ -119,6 +119,7 @@ class WebSocketDoor:
         peer = self._peers.get(joined.member.conn)
         if peer is None:
             return
+        peer.send(frames.dump(frames.joined(joined)))
         for m in joined.history:
             peer.send(frames.dump(frames.usermsg(m, history=not joined.catchup)))
         peer.send(frames.dump(frames.users(joined.member.room, joined.users)))

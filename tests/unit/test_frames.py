@@ -13,7 +13,9 @@ def test_join_and_usermsg() -> None:
     cmd = parse_frame(
         '{"type": "join", "name": "bob", "room": "dev", "client": "t1"}', joined=False
     )
-    assert cmd == Command("join", {"name": "bob", "room": "dev", "after": None}, "t1")
+    assert cmd == Command(
+        "join", {"name": "bob", "room": "dev", "after": None, "epoch": None}, "t1"
+    )
     assert parse_frame('{"type": "usermsg", "message": "hi"}', joined=True) == Command(
         "post", "hi"
     )

@@ -174,6 +174,15 @@ async def test_history_and_catchup(service: ChatService, door: RecordingDoor) ->
     await service.leave("c2")
     joined = await service.join("t", "c2", {"name": "bob", "after": 99})
     assert not joined.catchup and len(joined.history) == 3 and joined.last_id == 5
+    await service.leave("c2")
+    epoch = service.store.epoch
+    assert len(epoch) == 16
+    resume = {"name": "bob", "after": 4, "epoch": epoch}
+    joined = await service.join("t", "c2", resume)
+    assert joined.catchup and [m.id for m in joined.history] == [5]
+    await service.leave("c2")
+    joined = await service.join("t", "c2", {**resume, "epoch": "another-db"})
+    assert not joined.catchup and len(joined.history) == 3
 
 
 async def test_leave_frees_the_name(service: ChatService, door: RecordingDoor) -> None:

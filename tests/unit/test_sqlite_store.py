@@ -31,7 +31,13 @@ async def test_ids_count_per_room_and_survive_reopening(tmp_path: Path) -> None:
     assert [(m.room, m.id) for m in stored] == [("a", 1), ("b", 1), ("a", 2)]
     await store.close()
 
+    epoch = store.epoch
+    assert epoch
     store = await opened(path)
+    assert store.epoch == epoch  # the same database keeps its epoch
+    other = await opened(str(tmp_path / "other.db"))
+    assert other.epoch != epoch
+    await other.close()
     assert await store.last_id("a") == 2
     assert await store.last_id("nobody") == 0
     (third,) = await store.append_many([msg("a", "3")])

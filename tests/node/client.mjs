@@ -1,0 +1,279 @@
+#!/usr/bin/env node
+// A real Node.js Socket.IO client (the official socket.io-client package)
+// driving the chat server, for tests/integration/test_node_client.py.
+//
+//   node client.mjs URL websocket|polling [--scenario full|peer] [--name N]
+//                   [--peer P] [--expect TEXT] [--reply TEXT] [--timeout MS]
+//
+// full (default): two sockets in one process join, chat, and check acks,
+//   broadcasts and an invalid message. Prints one JSON object.
+// peer: one socket joins as --name and prints {"event":"ready"}; it waits for
+//   a message from --peer saying --expect, prints {"event":"received"}, then
+//   sends --reply and prints the final JSON object.
+//
+// Every line on stdout is JSON. The last one has "ok"; the exit code is 0
+// only when it is true. A hard timeout ends the run with a failure.
+import { parseArgs } from "node:util";
+import { io } from "socket.io-client";
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    scenario: { type: "string", default: "full" },
+    name: { type: "string", default: "" },
+    peer: { type: "string", default: "" },
+    expect: { type: "string", default: "" },
+    reply: { type: "string", default: "" },
+    timeout: { type: "string", default: "10000" },
+  },
+});
+const [url, transport] = positionals;
+const sockets = [];
+const steps = [];
+let finished = false;
+
+function say(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+function finish(result) {
+  if (finished) return;
+  finished = true;
+  clearTimeout(hardTimeout);
+  // Disconnect cleanly, so the server sees us leave now rather than after a
+  // heartbeat timeout. Over polling, the Socket.IO DISCONNECT and then the
+  // Engine.IO close each take a POST: wait for the last one (python-engineio
+  // holds the pending GET open, so Node would not exit by itself for a
+  // while). A WebSocket closes by itself. Either way the wait is capped.
+  const flushed = [];
+  for (const s of sockets) {
+    const engine = s.io.engine;
+    const transport = engine && engine.transport;
+    if (s.connected && transport && transport.name === "polling") {
+      // The engine closes once DISCONNECT is sent; the close POST is then in
+      // flight and its completion is the transport's next "drain".
+      flushed.push(
+        new Promise((r) => engine.once("close", () => transport.once("drain", r))),
+      );
+    }
+    s.disconnect();
+  }
+  say(result);
+  process.exitCode = result.ok ? 0 : 1;
+  const exit = () => process.stdout.write("", () => process.exit());
+  Promise.all(flushed).then(exit);
+  setTimeout(exit, 1000).unref();
+}
+
+function fail(error) {
+  finish({
+    ok: false,
+    error: String(error && error.stack ? error.stack : error),
+    steps,
+  });
+}
+
+function check(condition, what, detail) {
+  if (!condition) {
+    throw new Error(`${what}: ${JSON.stringify(detail)}`);
+  }
+}
+
+const hardTimeout = setTimeout(
+  () => fail(`timed out after ${opts.timeout} ms`),
+  Number(opts.timeout),
+);
+process.on("unhandledRejection", fail);
+process.on("uncaughtException", fail);
+
+const usage = !url || !["websocket", "polling"].includes(transport);
+if (usage) fail("usage: client.mjs URL websocket|polling [--scenario full|peer]");
+
+// A socket that records every event so a later wait sees earlier arrivals.
+function open(label) {
+  const socket = io(url, {
+    transports: [transport],
+    reconnection: false,
+    forceNew: true,
+    timeout: 5000,
+  });
+  const inbox = [];
+  const waiters = [];
+  socket.onAny((event, ...args) => {
+    inbox.push({ event, data: args[0] });
+    for (const w of [...waiters]) w();
+  });
+  sockets.push(socket);
+
+  // The first `event` (received so far or later) whose payload matches.
+  function wait(event, match = () => true, ms = 5000) {
+    return new Promise((resolve, reject) => {
+      const look = () => {
+        const hit = inbox.find((m) => m.event === event && match(m.data));
+        if (!hit) return false;
+        waiters.splice(waiters.indexOf(look), 1);
+        clearTimeout(timer);
+        resolve(hit.data);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(look), 1);
+        const seen = inbox.map((m) => m.event);
+        reject(new Error(`${label}: no ${event} within ${ms} ms; got ${seen}`));
+      }, ms);
+      waiters.push(look);
+      look();
+    });
+  }
+
+  const connected = new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("connect_error", (err) =>
+      reject(new Error(`${label}: connect_error ${err.message}`)),
+    );
+  });
+
+  return {
+    socket,
+    inbox,
+    wait,
+    connected,
+    count: (event, match = () => true) =>
+      inbox.filter((m) => m.event === event && match(m.data)).length,
+    call: (event, data) => socket.timeout(5000).emitWithAck(event, data),
+    transport: () => socket.io.engine.transport.name,
+  };
+}
+
+async function join(client, name) {
+  await client.connected;
+  steps.push(`${name} connected`);
+  const reply = await client.call("join", name);
+  check(reply && reply.ok === true, `${name} join ack`, reply);
+  check(reply.name === name, `${name} join ack name`, reply);
+  await client.wait("join", (n) => n === name);
+  const history = await client.wait("history");
+  check(Array.isArray(history.messages), "history.messages", history);
+  check(history.catchup === false, "history.catchup", history);
+  steps.push(`${name} joined`);
+  return reply;
+}
+
+async function full() {
+  const suffix = String(process.pid);
+  const aliceName = opts.name || `node-a-${suffix}`;
+  const bobName = opts.peer || `node-b-${suffix}`;
+  const text = `hello from node over ${transport}`;
+
+  const alice = open(aliceName);
+  const aliceJoin = await join(alice, aliceName);
+  const bob = open(bobName);
+  const bobJoin = await join(bob, bobName);
+  // Alice hears Bob arrive, and the presence list now holds both.
+  await alice.wait("join", (n) => n === bobName);
+  const users = await alice.wait(
+    "users",
+    (u) => u.users.includes(aliceName) && u.users.includes(bobName),
+  );
+  steps.push("presence");
+
+  const ack = await alice.call("message", text);
+  check(ack && ack.ok === true, "message ack", ack);
+  check(Number.isInteger(ack.id) && ack.id > 0, "message ack id", ack);
+  steps.push("message ack");
+
+  const line = `${aliceName}: ${text}`;
+  const isOurs = (m) => m && m.id === ack.id;
+  const results = {};
+  for (const [who, client] of [
+    ["alice", alice],
+    ["bob", bob],
+  ]) {
+    const message = await client.wait("message", (m) => m === line);
+    const chat = await client.wait("chat", isOurs);
+    check(chat.name === aliceName && chat.text === text, `${who} chat`, chat);
+    check(chat.room === ack.room && chat.ts === ack.ts, `${who} chat room/ts`, {
+      chat,
+      ack,
+    });
+    results[who] = { message, chat };
+  }
+  steps.push("broadcast received by both");
+
+  const bad = await alice.call("message", "");
+  check(bad && bad.ok === false, "empty message ack", bad);
+  check(
+    bad.error && typeof bad.error.code === "string" && bad.error.message,
+    "empty message error",
+    bad,
+  );
+  steps.push("empty message refused");
+
+  // Without an ack the same error comes back as a chat_error event.
+  alice.socket.emit("message", "   ");
+  const chatError = await alice.wait("chat_error", (e) => e.event === "message");
+  check(chatError.code === bad.error.code, "chat_error code", chatError);
+  steps.push("chat_error without ack");
+
+  // Nothing was broadcast for the refused messages.
+  check(alice.count("chat") === 1 && bob.count("chat") === 1, "one chat each", {
+    alice: alice.count("chat"),
+    bob: bob.count("chat"),
+  });
+
+  finish({
+    ok: true,
+    scenario: "full",
+    transport: alice.transport(),
+    names: [aliceName, bobName],
+    join: aliceJoin,
+    join_bob: bobJoin,
+    users: users.users,
+    ack,
+    received: results,
+    bad,
+    chat_error: chatError,
+    steps,
+  });
+}
+
+async function peer() {
+  check(opts.name && opts.peer && opts.expect, "peer needs --name --peer --expect", opts);
+  const me = open(opts.name);
+  const joined = await join(me, opts.name);
+  say({ event: "ready", name: opts.name, transport: me.transport() });
+
+  const timeout = Number(opts.timeout);
+  const chat = await me.wait(
+    "chat",
+    (m) => m.name === opts.peer && m.text === opts.expect,
+    timeout,
+  );
+  const message = await me.wait(
+    "message",
+    (m) => m === `${opts.peer}: ${opts.expect}`,
+  );
+  say({ event: "received", chat, message });
+
+  let ack = null;
+  if (opts.reply) {
+    ack = await me.call("message", opts.reply);
+    check(ack && ack.ok === true, "reply ack", ack);
+    await me.wait("chat", (m) => m.id === ack.id);
+  }
+  finish({
+    ok: true,
+    scenario: "peer",
+    transport: me.transport(),
+    join: joined,
+    chat,
+    message,
+    ack,
+    steps,
+  });
+}
+
+const scenarios = { full, peer };
+const run = scenarios[opts.scenario];
+if (!run) fail(`unknown scenario ${opts.scenario}`);
+else if (!usage) run().catch(fail);
