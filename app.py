@@ -18,6 +18,7 @@ from chat.fanout import Fanout
 from chat.service import ChatService
 from config import Config, load_config
 from events import create_sio
+from events.server import no_deflate
 from store import make_store
 from web import api, pages
 from web.keys import CONFIG, HTTP_DOOR, SERVICE, WS_DOOR
@@ -48,6 +49,7 @@ def create_app(config: Config | None = None) -> web.Application:
     app[SERVICE] = service
     sio = create_sio(config, service)
     sio.attach(app)
+    app.middlewares.append(no_deflate)
     app[WS_DOOR] = WebSocketDoor()
     fanout.add_door("ws", app[WS_DOOR])
     app[HTTP_DOOR] = HttpDoor(Sessions(config.session_ttl))

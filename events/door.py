@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
 
 from chat.models import (
     ChatEvent,
@@ -15,6 +19,7 @@ from chat.models import (
 )
 
 PREFIX = "sio:"
+NAMESPACE = "/"
 
 
 def conn_id(sid: str) -> str:
@@ -31,27 +36,48 @@ class SocketIODoor:
         self.sio = sio
 
     async def deliver(self, event: ChatEvent) -> None:
-        emit = self.sio.emit
         match event:
             case MessagePosted(message=m):
-                to = room_key(m.room)
-                await emit("message", f"{m.name}: {m.text}", to=to)
-                await emit("chat", m.as_dict(), to=to)
-            case MemberJoined(room=room, name=name, users=users, announce=announce):
-                if announce:
-                    await emit("join", name, to=room_key(room))
-                await emit("users", {"room": room, "users": users}, to=room_key(room))
-            case MemberLeft(room=room, name=name, users=users):
-                await emit("leave", name, to=room_key(room))
-                await emit("users", {"room": room, "users": users}, to=room_key(room))
-            case TypingChanged(room=room, name=name, typing=typing, conn=conn):
-                skip = conn.removeprefix(PREFIX) if conn.startswith(PREFIX) else None
-                await emit(
-                    "typing",
-                    {"room": room, "name": name, "typing": typing},
-                    to=room_key(room),
-                    skip_sid=skip,
+                await self._broadcast(
+                    m.room, ("message", f"{m.name}: {m.text}"), ("chat", m.as_dict())
                 )
+            case MemberJoined(room=room, name=name, users=users, announce=announce):
+                listing = ("users", {"room": room, "users": users})
+                await self._broadcast(
+                    room, *([("join", name)] if announce else []), listing
+                )
+            case MemberLeft(room=room, name=name, users=users):
+                listing = ("users", {"room": room, "users": users})
+                await self._broadcast(room, ("leave", name), listing)
+            case TypingChanged(room=room, name=name, typing=typing, conn=conn):
+                update = {"room": room, "name": name, "typing": typing}
+                await self._broadcast(room, ("typing", update), skip=conn)
+
+    async def _broadcast(
+        self, room: str, *events: tuple[str, Any], skip: str = ""
+    ) -> None:
+        """Send ``events`` to everyone in ``room`` here, in order.
+
+        Each packet is encoded once and queued on every connection directly:
+        ``AsyncServer.emit`` would encode once too, but starts an asyncio task
+        per recipient, which dominates the cost of a broadcast.
+        """
+        packets = [
+            eio_packet.Packet(
+                eio_packet.MESSAGE,
+                self.sio.packet_class(
+                    sio_packet.EVENT, namespace=NAMESPACE, data=[event, data]
+                ).encode(),
+            )
+            for event, data in events
+        ]
+        eio = self.sio.eio
+        for sid, eio_sid in self.sio.manager.get_participants(
+            NAMESPACE, room_key(room)
+        ):
+            if PREFIX + sid != skip:
+                for pkt in packets:
+                    await eio.send_packet(eio_sid, pkt)
 
     async def attach(self, member: Member) -> None:
         await self.sio.enter_room(_sid(member), room_key(member.room))

@@ -142,7 +142,11 @@ async def serve(
 ) -> web.WebSocketResponse:
     # aiohttp closes the socket (1009) past max_msg_size; below it, frames
     # larger than MAX_FRAME get an error and the connection stays up.
-    ws = web.WebSocketResponse(heartbeat=heartbeat, max_msg_size=4 * frames.MAX_FRAME)
+    ws = web.WebSocketResponse(
+        heartbeat=heartbeat,
+        max_msg_size=4 * frames.MAX_FRAME,
+        compress=False,  # short frames: deflate costs more CPU than it saves
+    )
     await ws.prepare(request)
     peer = door.open(ws)
     try:

@@ -195,3 +195,11 @@ async def test_one_senders_messages_keep_their_order(sio_client) -> None:
         for i in range(20)
     ]
     assert [m["text"] for m in chats] == [str(i) for i in range(20)]
+
+
+@pytest.mark.parametrize("path", ["/socket.io/?EIO=4&transport=websocket", "/ws"])
+async def test_websockets_decline_per_message_deflate(url: str, path: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(url + path, compress=15)
+        assert ws.compress == 0
+        await ws.close()
