@@ -17,8 +17,7 @@ from aiohttp import WSCloseCode, web
 from chat.fanout import Fanout
 from chat.service import ChatService
 from config import Config, load_config
-from events import create_sio
-from events.server import no_deflate
+from events import create_sio, no_deflate
 from store import make_store
 from web import api, pages
 from web.keys import CONFIG, HTTP_DOOR, SERVICE, WS_DOOR

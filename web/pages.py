@@ -81,6 +81,7 @@ async def health(request: web.Request) -> web.Response:
             "rooms": service.presence.rooms(),
             "committed": service.sequencer.committed,
             "commits": service.sequencer.commits,
+            "events": service.fanout.published,
         }
     )
 

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import weakref
 from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -71,13 +70,11 @@ class WebSocketDoor:
         self._ids = itertools.count(1)
         self._peers: dict[str, Peer] = {}
         self._rooms: dict[str, set[str]] = {}
-        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 
     def open(self, ws: web.WebSocketResponse) -> Peer:
         peer = Peer(conn=f"ws:{next(self._ids)}", ws=ws)
         peer.writer = asyncio.create_task(peer.drain(), name=peer.conn)
         self._peers[peer.conn] = peer
-        self._sockets.add(ws)
         return peer
 
     async def forget(self, peer: Peer) -> None:
@@ -88,8 +85,8 @@ class WebSocketDoor:
                 await peer.writer
 
     async def shutdown(self) -> None:
-        for ws in list(self._sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        for peer in list(self._peers.values()):
+            await peer.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     def _to_room(self, room: str, frame: dict[str, object], skip: str = "") -> None:
         text = frames.dump(frame)
