@@ -26,7 +26,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 
 @pytest.fixture
-def output_dir(request: pytest.FixtureRequest) -> Path:
+def output_dir() -> Path:
     """Where a test leaves files worth keeping (screenshots): test-output/."""
     path = Path(__file__).resolve().parent.parent / "test-output"
     path.mkdir(exist_ok=True)

@@ -6,8 +6,8 @@ is bounded; browsers, contexts and servers are closed in teardown.
 
 Request the server fixture (``url`` or ``live_server``) *before*
 ``open_page`` in a test's arguments: pytest tears fixtures down in reverse
-order, so the pages close first. A server stopped under a connected page
-waits for it (see ``test_stop_drops_socketio_websockets_at_once``).
+order, so the pages close first and a server never stops under a page that
+a test is still looking at.
 """
 
 from __future__ import annotations
