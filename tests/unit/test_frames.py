@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, strategies as st
 
 from chat.models import Message
-from chat.rules import ChatError
+from chat.rules import ChatError, parse_join
 from web import frames
 from web.frames import Command, parse_frame
 
@@ -72,3 +73,47 @@ def test_outgoing_frames_are_html_escaped() -> None:
         "room": "r",
         "users": ["&lt;a&gt;"],
     }
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["type", "name", "message", "room", "after", "typing"])
+            | st.text(max_size=5),
+            inner,
+            max_size=5,
+        )
+    ),
+    max_leaves=10,
+)
+
+
+@given(
+    st.one_of(
+        st.text(max_size=200), json_values.map(lambda v: orjson.dumps(v).decode())
+    ),
+    st.booleans(),
+)
+def test_any_frame_parses_or_is_a_clear_error(text: str, joined: bool) -> None:
+    try:
+        command = parse_frame(text, joined=joined)
+    except ChatError as exc:
+        assert exc.code and exc.message
+    else:
+        assert command.kind in ("join", "post", "typing", "leave")
+
+
+@given(json_values)
+def test_any_join_payload_parses_or_is_a_clear_error(data: object) -> None:
+    try:
+        request = parse_join(data)
+    except ChatError as exc:
+        assert exc.code in ("invalid_name", "invalid_room", "invalid_after")
+    else:
+        assert request.name and request.room
