@@ -33,8 +33,10 @@ from store.base import HistoryStore
 
 TYPING_TIMEOUT = 5.0
 """Seconds after which a typing indicator clears itself (a tab went away)."""
-CATCHUP_LIMIT = 1000
-"""Most messages replayed to a reconnecting client in one go."""
+CATCHUP_LIMIT = 5000
+"""Most messages replayed to a reconnecting client. One that missed more
+gets the recent history instead, shown as earlier messages: better an
+honest gap than a flood."""
 PAGE_LIMIT = 500
 
 
@@ -129,7 +131,7 @@ class ChatService:
         # the client missed: give it the recent history instead.
         catchup = (
             request.after is not None
-            and request.after <= last_id
+            and 0 <= last_id - request.after <= CATCHUP_LIMIT
             and request.epoch in (None, self.store.epoch)
         )
         if catchup:

@@ -185,6 +185,20 @@ async def test_history_and_catchup(service: ChatService, door: RecordingDoor) ->
     assert not joined.catchup and len(joined.history) == 3
 
 
+async def test_missing_too_much_gets_recent_history(
+    service: ChatService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "CATCHUP_LIMIT", 4)
+    await service.join("t", "c1", "alice")
+    for i in range(6):
+        await service.post("c1", f"m{i}")
+    joined = await service.join("t", "c2", {"name": "bob", "after": 2})
+    assert joined.catchup and [m.id for m in joined.history] == [3, 4, 5, 6]
+    await service.leave("c2")
+    joined = await service.join("t", "c2", {"name": "bob", "after": 1})
+    assert not joined.catchup and [m.id for m in joined.history] == [4, 5, 6]
+
+
 async def test_leave_frees_the_name(service: ChatService, door: RecordingDoor) -> None:
     await service.join("t", "c1", "alice")
     await service.join("t", "c2", "bob")
