@@ -22,13 +22,19 @@ class Door(Protocol):
         """Send ``event`` to this door's connections in ``event.room``."""
 
     async def attach(self, member: Member) -> None:
-        """Start delivering the member's room to its connection."""
+        """Start delivering the member's room to its connection.
+
+        Raises ChatError if the connection is already gone.
+        """
 
     async def welcome(self, joined: Joined) -> None:
         """Send a new member its history and the people present."""
 
     async def detach(self, member: Member) -> None:
-        """Stop delivering to the connection (it left or switched rooms)."""
+        """Stop delivering to the connection (it left or switched rooms).
+
+        A no-op for a connection that is not attached.
+        """
 
     async def kick(self, member: Member) -> None:
         """Drop the connection: a reconnect of the same client took over."""

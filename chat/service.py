@@ -96,16 +96,23 @@ class ChatService:
             bucket=TokenBucket(*self._rate) if self._rate[0] > 0 else None,
         )
         self.presence.add(member)  # no await since the holder check: no race
-        if holder is not None:
-            await self.fanout.door(holder).detach(holder)
-            await self.fanout.door(holder).kick(holder)
-        async with self.sequencer.lock:
-            joined = await self._welcome(member, request)
-            await self.fanout.publish(
-                MemberJoined(
-                    member.room, member.name, joined.users, announce=holder is None
-                )
+        try:
+            if holder is not None:
+                await self.fanout.door(holder).detach(holder)
+                await self.fanout.door(holder).kick(holder)
+            async with self.sequencer.lock:
+                joined = await self._welcome(member, request)
+        except BaseException:
+            # E.g. the connection went away mid-join: hold no name for it.
+            if self.presence.get(conn) is member:
+                self.presence.remove(conn)
+                await self.fanout.door(member).detach(member)
+            raise
+        await self.fanout.publish(
+            MemberJoined(
+                member.room, member.name, joined.users, announce=holder is None
             )
+        )
         return joined
 
     def _holder(

@@ -17,6 +17,7 @@ from chat.models import (
     MessagePosted,
     TypingChanged,
 )
+from chat.rules import ChatError
 
 PREFIX = "sio:"
 NAMESPACE = "/"
@@ -80,6 +81,8 @@ class SocketIODoor:
                     await eio.send_packet(eio_sid, pkt)
 
     async def attach(self, member: Member) -> None:
+        if not self.sio.manager.is_connected(_sid(member), NAMESPACE):
+            raise ChatError("disconnected", "The connection closed while joining.")
         await self.sio.enter_room(_sid(member), room_key(member.room))
 
     async def welcome(self, joined: Joined) -> None:

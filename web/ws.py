@@ -109,8 +109,9 @@ class WebSocketDoor:
                 self._to_room(room, frames.typing(name, typing), skip=conn)
 
     async def attach(self, member: Member) -> None:
-        if member.conn in self._peers:
-            self._rooms.setdefault(member.room, set()).add(member.conn)
+        if member.conn not in self._peers:
+            raise ChatError("disconnected", "The connection closed while joining.")
+        self._rooms.setdefault(member.room, set()).add(member.conn)
 
     async def welcome(self, joined: Joined) -> None:
         peer = self._peers.get(joined.member.conn)

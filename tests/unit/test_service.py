@@ -42,7 +42,8 @@ class RecordingDoor:
         self.welcomed.append(joined)
 
     async def detach(self, member: Member) -> None:
-        self.attached.remove(member.conn)
+        if member.conn in self.attached:  # like the real doors: idempotent
+            self.attached.remove(member.conn)
 
     async def kick(self, member: Member) -> None:
         self.kicked.append(member.conn)
@@ -117,6 +118,19 @@ async def test_same_client_takes_over_its_name(
     await service.leave("old")  # the kicked connection closing: no notice
     assert door.of(MemberLeft) == []
     assert service.presence.names("lobby") == ("alice",)
+
+
+async def test_a_connection_gone_mid_join_holds_no_name(
+    service: ChatService, door: RecordingDoor
+) -> None:
+    async def gone(member: Member) -> None:
+        raise ChatError("disconnected", "gone")
+
+    door.attach = gone  # type: ignore[method-assign]
+    with pytest.raises(ChatError):
+        await service.join("t", "c1", "alice")
+    assert service.presence.names("lobby") == ()
+    assert door.of(MemberJoined) == []
 
 
 async def test_second_join_renames(service: ChatService, door: RecordingDoor) -> None:
