@@ -19,7 +19,7 @@ from aiohttp import web
 from chat.models import Joined, Message
 from chat.ratelimit import KeyedLimiter
 from chat.rules import ChatError, check_room
-from web.keys import HTTP_DOOR, SERVICE
+from web.keys import CONFIG, HTTP_DOOR, SERVICE
 from web.openapi import spec
 from web.sessions import Session
 
@@ -35,6 +35,11 @@ _STATUS = {
     "store_failed": 503,
     "unavailable": 503,
     "internal": 500,
+}
+_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, POST, DELETE",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
 }
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -58,10 +63,19 @@ def error_response(exc: ChatError) -> web.Response:
 
 
 @web.middleware
-async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Per-address rate limit and JSON errors for everything under /api/."""
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """CORS, a per-address rate limit and JSON errors for everything in /api/."""
     if not request.path.startswith("/api/"):
         return await handler(request)
+    cors = _cors_headers(request)
+    if request.method == "OPTIONS" and cors:
+        return web.Response(status=204, headers=cors | _PREFLIGHT)
+    response = await _handle(request, handler)
+    response.headers.update(cors)
+    return response
+
+
+async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     wait = request.app[LIMITER].take(request.remote or "")
     try:
         if wait > 0:
@@ -76,6 +90,15 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         return json_response(
             {"error": {"code": code, "message": exc.reason}}, status=exc.status
         )
+
+
+def _cors_headers(request: web.Request) -> dict[str, str]:
+    """The same origins as the Socket.IO door (``--cors-origins``)."""
+    origin = request.headers.get("Origin")
+    allowed = request.app[CONFIG].cors_allowed
+    if origin is None or (allowed != "*" and origin not in allowed):
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -227,7 +250,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[LIMITER] = KeyedLimiter(rate=20, burst=60)
-    app.middlewares.append(api_errors)
+    app.middlewares.append(api_middleware)
     app.router.add_post("/api/session", create_session)
     app.router.add_delete("/api/session", delete_session)
     app.router.add_get("/api/messages", get_messages)

@@ -193,3 +193,25 @@ async def test_openapi_lists_every_api_route(http, server) -> None:
         (path, method) for path, ops in doc["paths"].items() for method in ops
     }
     assert routes == documented
+
+
+async def test_cors_for_other_frontends(make_server) -> None:
+    server = await make_server(cors_origins="https://ok.example")
+    async with aiohttp.ClientSession(base_url=str(server.make_url("/"))) as http:
+        ok = {"Origin": "https://ok.example"}
+        async with http.options(
+            "api/messages", headers=ok | {"Access-Control-Request-Method": "POST"}
+        ) as resp:
+            assert resp.status == 204
+            assert resp.headers["Access-Control-Allow-Origin"] == "https://ok.example"
+            assert "Authorization" in resp.headers["Access-Control-Allow-Headers"]
+        async with http.get("api/messages", headers=ok) as resp:
+            assert resp.headers["Access-Control-Allow-Origin"] == "https://ok.example"
+        async with http.post("api/messages", headers=ok, json={"text": "x"}) as resp:
+            assert resp.status == 401  # errors carry CORS too, so pages can read them
+            assert resp.headers["Access-Control-Allow-Origin"] == "https://ok.example"
+        evil = {"Origin": "https://evil.example"}
+        async with http.get("api/messages", headers=evil) as resp:
+            assert "Access-Control-Allow-Origin" not in resp.headers
+        async with http.options("api/messages", headers=evil) as resp:
+            assert resp.status == 405
