@@ -16,6 +16,8 @@ MAX_NAME = 32
 MAX_TEXT = 2000
 MAX_ROOM = 64
 DEFAULT_ROOM = "lobby"
+JOIN_FIELDS = ("name", "room", "after", "epoch", "client")
+"""What a join may carry, on every door."""
 _ROOM = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ROOM}}}")
 # Line breaks and tabs are ordinary in a chat message; other C0/C1 controls
 # only ever arrive by accident or to mess with someone's terminal.
@@ -43,6 +45,8 @@ class JoinRequest:
     """Last message id the client has seen; set when resuming."""
     epoch: str | None = None
     """The store epoch that ``after`` belongs to, when the client knows it."""
+    client: str | None = None
+    """A random id the client keeps across reconnects (see ChatService.join)."""
 
 
 def _has_control(value: str, allowed: frozenset[str] = frozenset()) -> bool:
@@ -115,8 +119,14 @@ def parse_join(data: object) -> JoinRequest:
             room=check_room(data.get("room")),
             after=check_after(data.get("after")),
             epoch=epoch if isinstance(epoch := data.get("epoch"), str) else None,
+            client=_client(data.get("client")),
         )
     return JoinRequest(name=check_name(data))
+
+
+def _client(value: object) -> str | None:
+    # Only ever compared for equality; anything odd simply counts as absent.
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
 def suggest_name(name: str, taken: set[str]) -> str:

@@ -76,14 +76,18 @@ class ChatService:
             raise ChatError("not_joined", "Join the chat with a nickname first.")
         return member
 
-    async def join(
-        self, door: str, conn: str, data: object, *, client: str | None = None
-    ) -> Joined:
+    async def join(self, door: str, conn: str, data: object) -> Joined:
+        """``data`` as the client sent it: a nickname or a JoinRequest's fields.
+
+        A nickname held by a connection with the same ``client`` id is taken
+        over (a reconnect that beat the old connection's timeout); the old
+        connection is kicked and nobody sees it leave and rejoin.
+        """
         request = parse_join(data)
-        holder = self._holder(request, conn, client)
+        holder = self._holder(request, conn)
         if self.presence.get(conn) is not None:
             await self.leave(conn)  # a second join renames or switches rooms
-            holder = self._holder(request, conn, client)  # leave() awaited
+            holder = self._holder(request, conn)  # leave() awaited
         if holder is not None:
             self.presence.remove(holder.conn)
             self._cancel_typing(holder)
@@ -92,7 +96,7 @@ class ChatService:
             conn=conn,
             name=request.name,
             room=request.room,
-            client=client,
+            client=request.client,
             bucket=TokenBucket(*self._rate) if self._rate[0] > 0 else None,
         )
         self.presence.add(member)  # no await since the holder check: no race
@@ -115,14 +119,12 @@ class ChatService:
         )
         return joined
 
-    def _holder(
-        self, request: JoinRequest, conn: str, client: str | None
-    ) -> Member | None:
+    def _holder(self, request: JoinRequest, conn: str) -> Member | None:
         """Who holds the wanted nickname: None, or this client's old connection."""
         holder = self.presence.holder(request.room, request.name)
         if holder is None or holder.conn == conn:
             return None
-        if client and holder.client == client:
+        if request.client and holder.client == request.client:
             return holder
         raise ChatError(
             "name_taken",

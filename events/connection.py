@@ -17,11 +17,6 @@ from events.door import conn_id
 from events.reply import Reply, answer
 
 
-def client_id(auth: dict[str, Any]) -> str | None:
-    client = auth.get("client")
-    return client if isinstance(client, str) and 0 < len(client) <= 64 else None
-
-
 def joined_reply(joined: Joined) -> Reply:
     return {
         "name": joined.member.name,
@@ -38,9 +33,7 @@ def register(sio: socketio.AsyncServer, service: ChatService) -> None:
             return  # the tutorial's page joins with a ``join`` event instead
 
         async def auto_join() -> Reply:
-            joined = await service.join(
-                "sio", conn_id(sid), auth, client=client_id(auth)
-            )
+            joined = await service.join("sio", conn_id(sid), auth)
             reply = joined_reply(joined)
             await sio.emit("joined", reply, to=sid)
             return reply

@@ -15,15 +15,7 @@ from events.reply import Reply, answer, first
 def register(sio: socketio.AsyncServer, service: ChatService) -> None:
     async def join(sid: str, *args: Any) -> Reply:
         async def work() -> Reply:
-            data = first(args)
-            client = data.get("client") if isinstance(data, dict) else None
-            joined = await service.join(
-                "sio",
-                conn_id(sid),
-                data,
-                client=client if isinstance(client, str) else None,
-            )
-            return joined_reply(joined)
+            return joined_reply(await service.join("sio", conn_id(sid), first(args)))
 
         return await answer(sio, sid, "join", work())
 

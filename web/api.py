@@ -18,7 +18,7 @@ from aiohttp import web
 
 from chat.models import Joined, Message
 from chat.ratelimit import KeyedLimiter
-from chat.rules import ChatError, check_room
+from chat.rules import JOIN_FIELDS, ChatError, check_room
 from web.keys import CONFIG, HTTP_DOOR, SERVICE
 from web.openapi import spec
 from web.sessions import Session
@@ -166,14 +166,12 @@ async def create_session(request: web.Request) -> web.Response:
     body = await _body(request)
     door = request.app[HTTP_DOOR]
     service = request.app[SERVICE]
-    client = body.get("client")
     provisional = door.sessions.create("")
     try:
         joined = await service.join(
             "http",
             provisional.conn,
-            {k: body.get(k) for k in ("name", "room", "after", "epoch")},
-            client=client if isinstance(client, str) else None,
+            {k: body.get(k) for k in JOIN_FIELDS},
         )
     except BaseException:
         door.sessions.drop(provisional.token)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from chat.models import Joined, Message
-from chat.rules import ChatError
+from chat.rules import JOIN_FIELDS, ChatError
 
 MAX_FRAME = 16 * 1024
 """Characters; a larger text frame is answered with an error."""
@@ -28,7 +28,6 @@ class Command:
     kind: str
     """``join``, ``post``, ``typing`` or ``leave``."""
     data: Any = None
-    client: str | None = None
     then_post: Any = None
     """Text to post right after an implicit join."""
 
@@ -53,12 +52,7 @@ def parse_frame(text: str, *, joined: bool) -> Command:
         )
     kind = frame.get("type")
     if kind == "join":
-        client = frame.get("client")
-        return Command(
-            "join",
-            {k: frame.get(k) for k in ("name", "room", "after", "epoch")},
-            client if isinstance(client, str) else None,
-        )
+        return Command("join", {k: frame.get(k) for k in JOIN_FIELDS})
     if kind in ("usermsg", "message"):
         if not joined and "name" in frame:
             # Snippets that send the name with every message join implicitly.

@@ -165,7 +165,7 @@ async def _handle(service: ChatService, peer: Peer, text: str) -> None:
         joined = service.presence.get(peer.conn) is not None
         command = frames.parse_frame(text, joined=joined)
         if command.kind == "join":
-            await service.join("ws", peer.conn, command.data, client=command.client)
+            await service.join("ws", peer.conn, command.data)
             if command.then_post is not None:
                 await service.post(peer.conn, command.then_post)
         elif command.kind == "post":

@@ -15,7 +15,8 @@ def test_join_and_usermsg() -> None:
         '{"type": "join", "name": "bob", "room": "dev", "client": "t1"}', joined=False
     )
     assert cmd == Command(
-        "join", {"name": "bob", "room": "dev", "after": None, "epoch": None}, "t1"
+        "join",
+        {"name": "bob", "room": "dev", "after": None, "epoch": None, "client": "t1"},
     )
     assert parse_frame('{"type": "usermsg", "message": "hi"}', joined=True) == Command(
         "post", "hi"

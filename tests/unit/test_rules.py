@@ -108,6 +108,9 @@ def test_parse_join_forms() -> None:
     assert parse_join({"name": "bob", "room": "dev", "after": 7}) == JoinRequest(
         "bob", "dev", 7
     )
+    assert parse_join({"name": "bob", "client": "tab-1"}).client == "tab-1"
+    for odd in (5, "", "x" * 65):
+        assert parse_join({"name": "bob", "client": odd}).client is None
     assert code(parse_join, {"room": "dev"}) == "invalid_name"
     assert code(parse_join, {"name": "bob", "room": "no such"}) == "invalid_room"
 

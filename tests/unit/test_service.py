@@ -109,10 +109,10 @@ async def test_taken_name_gets_a_suggestion(service: ChatService) -> None:
 async def test_same_client_takes_over_its_name(
     service: ChatService, door: RecordingDoor
 ) -> None:
-    await service.join("t", "old", "alice", client="tab-1")
+    await service.join("t", "old", {"name": "alice", "client": "tab-1"})
     with pytest.raises(ChatError):
-        await service.join("t", "other", "alice", client="tab-2")
-    await service.join("t", "new", "alice", client="tab-1")
+        await service.join("t", "other", {"name": "alice", "client": "tab-2"})
+    await service.join("t", "new", {"name": "alice", "client": "tab-1"})
     assert door.kicked == ["old"]
     assert door.of(MemberJoined)[-1].announce is False
     await service.leave("old")  # the kicked connection closing: no notice
