@@ -38,7 +38,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) node_modules test-output .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules test-output .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
 
 # Side by side with the Node.js reference; run nothing else meanwhile.
 bench: install
