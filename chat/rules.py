@@ -16,8 +16,6 @@ MAX_NAME = 32
 MAX_TEXT = 2000
 MAX_ROOM = 64
 DEFAULT_ROOM = "lobby"
-JOIN_FIELDS = ("name", "room", "after", "epoch", "client")
-"""What a join may carry, on every door."""
 _ROOM = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ROOM}}}")
 # Line breaks and tabs are ordinary in a chat message; other C0/C1 controls
 # only ever arrive by accident or to mess with someone's terminal.

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from chat.models import Joined, Message
 from chat.ratelimit import KeyedLimiter
-from chat.rules import JOIN_FIELDS, ChatError, check_room
+from chat.rules import ChatError, check_room
 from web.keys import CONFIG, HTTP_DOOR, SERVICE
 from web.openapi import spec
 from web.sessions import Session
@@ -111,18 +111,24 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _session(request: web.Request, *, required: bool = True) -> Session | None:
+def _maybe_session(request: web.Request) -> Session | None:
+    """The caller's session; None without a token; 401 for a bad one."""
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
     if not header:
-        if required:
-            raise ChatError("unauthorized", "Send Authorization: Bearer <token>.")
         return None
+    scheme, _, token = header.partition(" ")
     session = None
     if scheme.lower() == "bearer":
         session = request.app[HTTP_DOOR].sessions.get(token.strip())
     if session is None:
         raise ChatError("unauthorized", "The token is wrong or has expired.")
+    return session
+
+
+def _session(request: web.Request) -> Session:
+    session = _maybe_session(request)
+    if session is None:
+        raise ChatError("unauthorized", "Send Authorization: Bearer <token>.")
     return session
 
 
@@ -168,11 +174,7 @@ async def create_session(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     provisional = door.sessions.create("")
     try:
-        joined = await service.join(
-            "http",
-            provisional.conn,
-            {k: body.get(k) for k in JOIN_FIELDS},
-        )
+        joined = await service.join("http", provisional.conn, body)
     except BaseException:
         door.sessions.drop(provisional.token)
         raise
@@ -182,7 +184,6 @@ async def create_session(request: web.Request) -> web.Response:
 
 async def delete_session(request: web.Request) -> web.Response:
     session = _session(request)
-    assert session is not None
     request.app[HTTP_DOOR].sessions.drop(session.token)
     await request.app[SERVICE].leave(session.conn)
     return web.Response(status=204)
@@ -190,7 +191,7 @@ async def delete_session(request: web.Request) -> web.Response:
 
 async def get_messages(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    session = _session(request, required=False)
+    session = _maybe_session(request)
     room = _room(request, session)
     after = _query(request, "after", int, 2**63 - 1)
     limit = int(_query(request, "limit", int, 10**6) or DEFAULT_LIMIT)
@@ -211,7 +212,6 @@ async def get_messages(request: web.Request) -> web.Response:
 
 async def post_message(request: web.Request) -> web.Response:
     session = _session(request)
-    assert session is not None
     body = await _body(request)
     message = await request.app[SERVICE].post(session.conn, body.get("text"))
     return json_response({"message": message.as_dict()}, status=201)
@@ -219,14 +219,13 @@ async def post_message(request: web.Request) -> web.Response:
 
 async def post_typing(request: web.Request) -> web.Response:
     session = _session(request)
-    assert session is not None
     body = await _body(request)
     await request.app[SERVICE].typing(session.conn, body.get("typing"))
     return web.Response(status=204)
 
 
 async def get_users(request: web.Request) -> web.Response:
-    session = _session(request, required=False)
+    session = _maybe_session(request)
     room = _room(request, session)
     users = request.app[SERVICE].presence.names(room)
     return json_response({"room": room, "users": list(users)})

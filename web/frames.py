@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from chat.models import Joined, Message
-from chat.rules import JOIN_FIELDS, ChatError
+from chat.rules import ChatError
 
 MAX_FRAME = 16 * 1024
 """Characters; a larger text frame is answered with an error."""
@@ -52,7 +52,7 @@ def parse_frame(text: str, *, joined: bool) -> Command:
         )
     kind = frame.get("type")
     if kind == "join":
-        return Command("join", {k: frame.get(k) for k in JOIN_FIELDS})
+        return Command("join", frame)  # parse_join reads only its own fields
     if kind in ("usermsg", "message"):
         if not joined and "name" in frame:
             # Snippets that send the name with every message join implicitly.
