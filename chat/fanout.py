@@ -21,10 +21,10 @@ class Door(Protocol):
     async def deliver(self, event: ChatEvent) -> None:
         """Send ``event`` to this door's connections in ``event.room``."""
 
-    async def attach(self, member: Member) -> None:
+    async def attach(self, member: Member) -> bool:
         """Start delivering the member's room to its connection.
 
-        Raises ChatError if the connection is already gone.
+        False if the connection is already gone (it closed mid-join).
         """
 
     async def welcome(self, joined: Joined) -> None:

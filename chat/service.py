@@ -134,7 +134,8 @@ class ChatService:
 
     async def _welcome(self, member: Member, request: JoinRequest) -> Joined:
         door = self.fanout.door(member)
-        await door.attach(member)
+        if not await door.attach(member):
+            raise ChatError("disconnected", "The connection closed while joining.")
         last_id = await self.store.last_id(member.room)
         # Ids from another database (or beyond ours) say nothing about what
         # the client missed: give it the recent history instead.

@@ -17,7 +17,6 @@ from chat.models import (
     MessagePosted,
     TypingChanged,
 )
-from chat.rules import ChatError
 
 PREFIX = "sio:"
 NAMESPACE = "/"
@@ -85,10 +84,11 @@ class SocketIODoor:
             for pkt in packets:
                 await socket.send(pkt)
 
-    async def attach(self, member: Member) -> None:
+    async def attach(self, member: Member) -> bool:
         if not self.sio.manager.is_connected(_sid(member), NAMESPACE):
-            raise ChatError("disconnected", "The connection closed while joining.")
+            return False
         await self.sio.enter_room(_sid(member), room_key(member.room))
+        return True
 
     async def welcome(self, joined: Joined) -> None:
         member = joined.member

@@ -84,8 +84,8 @@ class HttpDoor:
             if waiting is not None:
                 waiting.set()
 
-    async def attach(self, member: Member) -> None:
-        pass  # long polls read the store; nothing to subscribe
+    async def attach(self, member: Member) -> bool:
+        return True  # long polls read the store; nothing to subscribe
 
     async def welcome(self, joined: Joined) -> None:
         pass  # the history goes back in the POST /api/session response

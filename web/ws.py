@@ -108,10 +108,11 @@ class WebSocketDoor:
             case TypingChanged(room=room, name=name, typing=typing, conn=conn):
                 self._to_room(room, frames.typing(name, typing), skip=conn)
 
-    async def attach(self, member: Member) -> None:
+    async def attach(self, member: Member) -> bool:
         if member.conn not in self._peers:
-            raise ChatError("disconnected", "The connection closed while joining.")
+            return False
         self._rooms.setdefault(member.room, set()).add(member.conn)
+        return True
 
     async def welcome(self, joined: Joined) -> None:
         peer = self._peers.get(joined.member.conn)

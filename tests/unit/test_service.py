@@ -35,8 +35,9 @@ class RecordingDoor:
     async def deliver(self, event: ChatEvent) -> None:
         self.events.append(event)
 
-    async def attach(self, member: Member) -> None:
+    async def attach(self, member: Member) -> bool:
         self.attached.append(member.conn)
+        return True
 
     async def welcome(self, joined: Joined) -> None:
         self.welcomed.append(joined)
@@ -123,8 +124,8 @@ async def test_same_client_takes_over_its_name(
 async def test_a_connection_gone_mid_join_holds_no_name(
     service: ChatService, door: RecordingDoor
 ) -> None:
-    async def gone(member: Member) -> None:
-        raise ChatError("disconnected", "gone")
+    async def gone(member: Member) -> bool:
+        return False
 
     door.attach = gone  # type: ignore[method-assign]
     with pytest.raises(ChatError):
