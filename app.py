@@ -7,19 +7,18 @@ import contextlib
 import logging
 import sys
 import time
-import weakref
 from collections.abc import AsyncIterator, Sequence
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import WSCloseCode, web
+from aiohttp import web
 
 from chat.fanout import Fanout
 from chat.service import ChatService
 from config import Config, load_config
-from events import create_sio, no_deflate
+from events import create_sio
 from store import make_store
-from web import api, pages
+from web import api, pages, sockets
 from web.keys import CONFIG, HTTP_DOOR, SERVICE, WS_DOOR
 from web.sessions import HttpDoor, Sessions
 from web.ws import WebSocketDoor
@@ -48,7 +47,7 @@ def create_app(config: Config | None = None) -> web.Application:
     app[SERVICE] = service
     sio = create_sio(config, service)
     sio.attach(app)
-    app.middlewares.append(no_deflate)
+    sockets.setup(app)
     app[WS_DOOR] = WebSocketDoor()
     fanout.add_door("ws", app[WS_DOOR])
     app[HTTP_DOOR] = HttpDoor(Sessions(config.session_ttl))
@@ -64,14 +63,6 @@ def create_app(config: Config | None = None) -> web.Application:
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background)
 
-    sio_sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
-
-    async def track(request: web.Request, response: web.StreamResponse) -> None:
-        if isinstance(response, web.WebSocketResponse) and request.path.startswith(
-            "/socket.io/"
-        ):
-            sio_sockets.add(response)
-
     async def close_connections(app: web.Application) -> None:
         # End sessions without a Socket.IO DISCONNECT packet, so clients see
         # "transport close" and reconnect by themselves (a restart, a deploy).
@@ -83,13 +74,8 @@ def create_app(config: Config | None = None) -> web.Application:
             for task in stuck:
                 task.cancel()
         await sio.shutdown()
-        # The JS client ignores an Engine.IO CLOSE on a WebSocket and would
-        # wait out its heartbeat timeout; closing the socket itself is prompt.
-        for ws in list(sio_sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-        await app[WS_DOOR].shutdown()
+        await sockets.close_all(app)
 
-    app.on_response_prepare.append(track)
     app.on_shutdown.append(close_connections)
     return app
 

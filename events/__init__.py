@@ -7,6 +7,6 @@ core events out to Socket.IO rooms, ``connection``, ``messages`` and
 
 from __future__ import annotations
 
-from events.server import create_sio, no_deflate
+from events.server import create_sio
 
-__all__ = ["create_sio", "no_deflate"]
+__all__ = ["create_sio"]

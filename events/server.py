@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from aiohttp import hdrs, web
-
 from chat.service import ChatService
 from config import Config
 from events import connection, messages, typing
@@ -13,28 +9,8 @@ from events.codec import OrjsonCodec
 from events.door import SocketIODoor
 from events.reply import ChatServer
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_PACKET = 64 * 1024
 """Bytes; far above a 2,000-character message, far below a memory problem."""
-
-
-@web.middleware
-async def no_deflate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Decline permessage-deflate on Socket.IO WebSockets.
-
-    engineio's aiohttp driver builds its WebSocketResponse with aiohttp's
-    default, which compresses every frame; for short chat lines that costs
-    more CPU than the whole rest of a broadcast and saves a few bytes. The
-    Node.js server ships with ``perMessageDeflate: false`` for the same
-    reason. Without the offer in the request, aiohttp negotiates none.
-    """
-    if request.path.startswith("/socket.io/") and hdrs.SEC_WEBSOCKET_EXTENSIONS in (
-        request.headers
-    ):
-        headers = request.headers.copy()
-        del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
-        request = request.clone(headers=headers)
-    return await handler(request)
 
 
 def create_sio(config: Config, service: ChatService) -> ChatServer:

@@ -84,10 +84,6 @@ class WebSocketDoor:
             with contextlib.suppress(asyncio.CancelledError):
                 await peer.writer
 
-    async def shutdown(self) -> None:
-        for peer in list(self._peers.values()):
-            await peer.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-
     def _to_room(self, room: str, frame: dict[str, object], skip: str = "") -> None:
         text = frames.dump(frame)
         for conn in self._rooms.get(room, ()):
@@ -141,11 +137,7 @@ async def serve(
 ) -> web.WebSocketResponse:
     # aiohttp closes the socket (1009) past max_msg_size; below it, frames
     # larger than MAX_FRAME get an error and the connection stays up.
-    ws = web.WebSocketResponse(
-        heartbeat=heartbeat,
-        max_msg_size=4 * frames.MAX_FRAME,
-        compress=False,  # short frames: deflate costs more CPU than it saves
-    )
+    ws = web.WebSocketResponse(heartbeat=heartbeat, max_msg_size=4 * frames.MAX_FRAME)
     await ws.prepare(request)
     peer = door.open(ws)
     try:
