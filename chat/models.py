@@ -69,6 +69,16 @@ class Joined:
     last_id: int
     epoch: str
 
+    def as_dict(self) -> dict[str, Any]:
+        """What a join answers on Socket.IO and HTTP (raw text, not escaped)."""
+        return {
+            "name": self.member.name,
+            "room": self.member.room,
+            "users": list(self.users),
+            "last_id": self.last_id,
+            "epoch": self.epoch,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class MessagePosted:

@@ -11,20 +11,9 @@ from typing import Any
 
 import socketio
 
-from chat.models import Joined
 from chat.service import ChatService
 from events.door import conn_id
 from events.reply import Reply, answer
-
-
-def joined_reply(joined: Joined) -> Reply:
-    return {
-        "name": joined.member.name,
-        "room": joined.member.room,
-        "users": list(joined.users),
-        "last_id": joined.last_id,
-        "epoch": joined.epoch,
-    }
 
 
 def register(sio: socketio.AsyncServer, service: ChatService) -> None:
@@ -34,7 +23,7 @@ def register(sio: socketio.AsyncServer, service: ChatService) -> None:
 
         async def auto_join() -> Reply:
             joined = await service.join("sio", conn_id(sid), auth)
-            reply = joined_reply(joined)
+            reply = joined.as_dict()
             await sio.emit("joined", reply, to=sid)
             return reply
 

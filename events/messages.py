@@ -7,7 +7,6 @@ from typing import Any
 import socketio
 
 from chat.service import ChatService
-from events.connection import joined_reply
 from events.door import conn_id
 from events.reply import Reply, answer, first
 
@@ -15,7 +14,8 @@ from events.reply import Reply, answer, first
 def register(sio: socketio.AsyncServer, service: ChatService) -> None:
     async def join(sid: str, *args: Any) -> Reply:
         async def work() -> Reply:
-            return joined_reply(await service.join("sio", conn_id(sid), first(args)))
+            joined = await service.join("sio", conn_id(sid), first(args))
+            return joined.as_dict()
 
         return await answer(sio, sid, "join", work())
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from chat.models import Joined, Message
+from chat.models import Message
 from chat.ratelimit import KeyedLimiter
 from chat.rules import ChatError, check_room
 from web.keys import CONFIG, HTTP_DOOR, SERVICE
@@ -148,38 +148,32 @@ def _query(
 
 
 def _room(request: web.Request, session: Session | None) -> str:
-    return check_room(request.query.get("room", session.room if session else None))
+    """``?room=``, else the room the session's nickname is held in."""
+    member = request.app[SERVICE].presence.get(session.conn) if session else None
+    return check_room(request.query.get("room", member.room if member else None))
 
 
 def _messages(messages: list[Message]) -> list[dict[str, Any]]:
     return [m.as_dict() for m in messages]
 
 
-def _joined(joined: Joined, session: Session, ttl: float) -> dict[str, Any]:
-    return {
-        "token": session.token,
-        "name": joined.member.name,
-        "room": joined.member.room,
-        "users": list(joined.users),
-        "messages": _messages(joined.history),
-        "last_id": joined.last_id,
-        "epoch": joined.epoch,
-        "expires_in": ttl,
-    }
-
-
 async def create_session(request: web.Request) -> web.Response:
     body = await _body(request)
     door = request.app[HTTP_DOOR]
     service = request.app[SERVICE]
-    provisional = door.sessions.create("")
+    session = door.sessions.create()
     try:
-        joined = await service.join("http", provisional.conn, body)
+        joined = await service.join("http", session.conn, body)
     except BaseException:
-        door.sessions.drop(provisional.token)
+        door.sessions.drop(session.token)
         raise
-    provisional.room = joined.member.room
-    return json_response(_joined(joined, provisional, door.sessions.ttl), status=201)
+    reply = {
+        "token": session.token,
+        **joined.as_dict(),
+        "messages": _messages(joined.history),
+        "expires_in": door.sessions.ttl,
+    }
+    return json_response(reply, status=201)
 
 
 async def delete_session(request: web.Request) -> web.Response:

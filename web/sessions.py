@@ -20,7 +20,6 @@ from chat.models import ChatEvent, Joined, Member, MessagePosted
 class Session:
     token: str
     conn: str
-    room: str
     expires: float
 
 
@@ -30,12 +29,11 @@ class Sessions:
         self._clock = clock
         self._by_token: dict[str, Session] = {}
 
-    def create(self, room: str) -> Session:
+    def create(self) -> Session:
         token = secrets.token_urlsafe(24)
         session = Session(
             token=token,
             conn="http:" + secrets.token_hex(8),
-            room=room,
             expires=self._clock() + self.ttl,
         )
         self._by_token[token] = session

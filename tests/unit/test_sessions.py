@@ -13,8 +13,8 @@ class Clock:
 def test_sessions_expire_when_idle_and_use_keeps_them() -> None:
     clock = Clock()
     sessions = Sessions(ttl=10, clock=clock)
-    a = sessions.create("lobby")
-    b = sessions.create("lobby")
+    a = sessions.create()
+    b = sessions.create()
     assert a.token != b.token and a.conn != b.conn
     clock.now = 8
     assert sessions.get(a.token) is a  # used: idle timer restarts
@@ -29,8 +29,8 @@ def test_sessions_expire_when_idle_and_use_keeps_them() -> None:
 
 def test_drop_by_token_and_connection() -> None:
     sessions = Sessions(ttl=10)
-    a = sessions.create("lobby")
+    a = sessions.create()
     assert sessions.drop(a.token) is a and sessions.get(a.token) is None
-    b = sessions.create("lobby")
+    b = sessions.create()
     sessions.drop_conn(b.conn)
     assert sessions.get(b.token) is None
