@@ -35,6 +35,11 @@ class ChatError(Exception):
         return {"code": self.code, "message": self.message, **self.extra}
 
 
+def internal_error() -> ChatError:
+    """What a client is told when the server itself failed (it is logged)."""
+    return ChatError("internal", "Something went wrong on the server.")
+
+
 @dataclass(frozen=True, slots=True)
 class JoinRequest:
     name: str

@@ -138,22 +138,24 @@ class ChatService:
             raise ChatError("disconnected", "The connection closed while joining.")
         last_id = await self.store.last_id(member.room)
         # Ids from another database (or beyond ours) say nothing about what
-        # the client missed: give it the recent history instead.
-        catchup = (
-            request.after is not None
-            and 0 <= last_id - request.after <= CATCHUP_LIMIT
-            and request.epoch in (None, self.store.epoch)
-        )
-        if catchup:
-            assert request.after is not None
-            history = await self.store.after(member.room, request.after, CATCHUP_LIMIT)
-        else:
+        # the client missed, nor does a gap too big to replay: give it the
+        # recent history instead.
+        after = request.after
+        if (
+            after is None
+            or not 0 <= last_id - after <= CATCHUP_LIMIT
+            or request.epoch not in (None, self.store.epoch)
+        ):
+            after = None
+        if after is None:
             history = await self.store.recent(member.room, self._history)
+        else:
+            history = await self.store.after(member.room, after, CATCHUP_LIMIT)
         joined = Joined(
             member=member,
             users=self.presence.names(member.room),
             history=history,
-            catchup=catchup,
+            catchup=after is not None,
             last_id=last_id,
             epoch=self.store.epoch,
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import socketio
 
-from chat.rules import ChatError
+from chat.rules import ChatError, internal_error
 
 log = logging.getLogger(__name__)
 _ack_requested: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -59,7 +59,7 @@ async def answer(
         error = exc.as_dict()
     except Exception:
         log.exception("%s from %s failed", event, sid)
-        error = ChatError("internal", "Something went wrong on the server.").as_dict()
+        error = internal_error().as_dict()
     else:
         return {"ok": True, **result}
     if not _ack_requested.get():

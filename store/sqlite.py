@@ -66,7 +66,9 @@ class SQLiteStore:
             )
             await db.commit()
             async with db.execute("SELECT value FROM meta WHERE key = 'epoch'") as cur:
-                (self.epoch,) = await cur.fetchone() or ("",)
+                row = await cur.fetchone()
+            assert row is not None  # inserted just above if it was missing
+            self.epoch = row[0]
             async with db.execute("SELECT room, last_id FROM rooms") as cursor:
                 self._last = {room: last async for room, last in cursor}
         except BaseException:

@@ -34,7 +34,6 @@ _STATUS = {
     "rate_limited": 429,
     "store_failed": 503,
     "unavailable": 503,
-    "internal": 500,
 }
 _PREFLIGHT = {
     "Access-Control-Allow-Methods": "GET, POST, DELETE",

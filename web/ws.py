@@ -24,7 +24,7 @@ from chat.models import (
     MessagePosted,
     TypingChanged,
 )
-from chat.rules import ChatError
+from chat.rules import ChatError, internal_error
 from chat.service import ChatService
 from web import frames
 
@@ -171,5 +171,4 @@ async def _handle(service: ChatService, peer: Peer, text: str) -> None:
         peer.send(frames.dump(frames.error(exc)))
     except Exception:
         log.exception("frame from %s failed", peer.conn)
-        error = ChatError("internal", "Something went wrong on the server.")
-        peer.send(frames.dump(frames.error(error)))
+        peer.send(frames.dump(frames.error(internal_error())))
