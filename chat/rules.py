@@ -16,7 +16,8 @@ MAX_NAME = 32
 MAX_TEXT = 2000
 MAX_ROOM = 64
 DEFAULT_ROOM = "lobby"
-_ROOM = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ROOM}}}")
+ROOM_PATTERN = rf"[A-Za-z0-9_-]{{1,{MAX_ROOM}}}"
+_ROOM = re.compile(ROOM_PATTERN)
 # Line breaks and tabs are ordinary in a chat message; other C0/C1 controls
 # only ever arrive by accident or to mess with someone's terminal.
 _TEXT_CONTROLS_OK = frozenset("\n\r\t")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat.rules import MAX_NAME, MAX_ROOM, MAX_TEXT
+from chat.rules import MAX_NAME, MAX_TEXT, ROOM_PATTERN
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -31,7 +31,7 @@ def _query(name: str, schema: dict[str, Any], text: str) -> dict[str, Any]:
 
 
 def spec() -> dict[str, Any]:
-    room = {"type": "string", "pattern": f"^[A-Za-z0-9_-]{{1,{MAX_ROOM}}}$"}
+    room = {"type": "string", "pattern": f"^{ROOM_PATTERN}$"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "socketio-chat HTTP API", "version": "1"},
