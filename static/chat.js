@@ -122,7 +122,6 @@
   });
   socket.on("chat", (m) => showMessage(m));
   socket.on("join", (user) => addLine(t.joined(user), "notice"));
-  socket.on("leave", (user) => addLine(t.left(user), "notice"));
 
   socket.on("users", (u) => {
     const list = $("users");
@@ -138,14 +137,18 @@
   });
 
   const typists = new Set();
+  function showTypists() {
+    $("typing").textContent = typists.size ? t.typing([...typists]) : "";
+  }
   socket.on("typing", (e) => {
     if (e.typing) typists.add(e.name);
     else typists.delete(e.name);
-    $("typing").textContent = typists.size ? t.typing([...typists]) : "";
+    showTypists();
   });
   socket.on("leave", (user) => {
+    addLine(t.left(user), "notice");
     typists.delete(user);
-    $("typing").textContent = typists.size ? t.typing([...typists]) : "";
+    showTypists();
   });
 
   function rejoin(err) {
