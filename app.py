@@ -48,7 +48,7 @@ def create_app(config: Config | None = None) -> web.Application:
     sio = create_sio(config, service)
     sio.attach(app)
     sockets.setup(app)
-    app[WS_DOOR] = WebSocketDoor()
+    app[WS_DOOR] = WebSocketDoor(config.max_unsent)
     fanout.add_door("ws", app[WS_DOOR])
     app[HTTP_DOOR] = HttpDoor(Sessions(config.session_ttl))
     fanout.add_door("http", app[HTTP_DOOR])

@@ -49,6 +49,11 @@ class Config:
     ping_timeout: float = _opt(
         20.0, "seconds without a heartbeat answer before a connection is dropped"
     )
+    max_unsent: int = _opt(
+        1 << 20,
+        "bytes a WebSocket or polling client may leave unread before it is "
+        "dropped as too slow (it can reconnect and catch up)",
+    )
     cors_origins: str = _opt(
         "*",
         "comma-separated origins allowed to connect from other frontends ('*': any)",
@@ -124,6 +129,8 @@ def validate(config: Config) -> list[str]:
     problems = []
     if not 0 <= config.port <= 65535:
         problems.append("--port must be 0..65535")
+    if config.max_unsent < 1024:
+        problems.append("--max-unsent must be at least 1024")
     if config.max_group < 1:
         problems.append("--max-group must be at least 1")
     for name in ("history", "room_cap", "rate_burst", "retention_days", "rate_limit"):

@@ -10,16 +10,21 @@ the doors never learn where an event came from.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from chat.models import ChatEvent, Joined, Member
+from chat.models import ChatEvent, Joined, Member, MessagePosted, TypingChanged
 
 log = logging.getLogger(__name__)
 
 
 class Door(Protocol):
-    async def deliver(self, event: ChatEvent) -> None:
-        """Send ``event`` to this door's connections in ``event.room``."""
+    async def deliver(self, events: Sequence[ChatEvent]) -> None:
+        """Send ``events``, in order, to this door's connections in their rooms.
+
+        A committed group arrives as one call, so a door can write everything
+        one connection gets from it at once.
+        """
 
     async def attach(self, member: Member) -> bool:
         """Start delivering the member's room to its connection.
@@ -51,11 +56,35 @@ class Fanout:
     def door(self, member: Member) -> Door:
         return self._doors[member.door]
 
-    async def publish(self, event: ChatEvent) -> None:
-        self.published += 1
+    async def publish(self, events: Sequence[ChatEvent]) -> None:
+        self.published += len(events)
         for door in self._doors.values():
             try:
-                await door.deliver(event)
+                await door.deliver(events)
             except Exception:
                 # One door failing must not cost the others their copy.
-                log.exception("door %r failed on %r", door, event)
+                log.exception("door %r failed on %d events", door, len(events))
+
+
+def runs(events: Sequence[ChatEvent]) -> Iterator[tuple[str, str, Sequence[ChatEvent]]]:
+    """Split ``events`` into runs with one audience: ``(room, skip, run)``.
+
+    ``skip`` is the connection that does not get the run (a typist), or "".
+    A door writes each run to each recipient at once, in order.
+    """
+    start = 0
+    while start < len(events):
+        audience = _audience(events[start])
+        end = start + 1
+        while end < len(events) and _audience(events[end]) == audience:
+            end += 1
+        yield audience[0], audience[1], events[start:end]
+        start = end
+
+
+def _audience(event: ChatEvent) -> tuple[str, str]:
+    if isinstance(event, MessagePosted):
+        return event.message.room, ""
+    if isinstance(event, TypingChanged):
+        return event.room, event.conn
+    return event.room, ""

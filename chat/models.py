@@ -53,6 +53,9 @@ class Member:
     client: str | None = None
     """Client-chosen id that survives reconnects; lets a reconnect take over
     its own nickname before the old connection has timed out."""
+    format: str = "structured"
+    """Which events a Socket.IO client asked for: ``tutorial``, ``structured``
+    or ``both`` (see docs/protocol.md); other doors have one form."""
     typing: bool = False
     typing_timer: asyncio.TimerHandle | None = None
     bucket: TokenBucket | None = None
@@ -87,18 +90,17 @@ class MessagePosted:
 
 @dataclass(frozen=True, slots=True)
 class MemberJoined:
+    """Says only who came: the joiner has the full list in its welcome, and
+    everyone else keeps theirs up to date from joins and leaves."""
+
     room: str
     name: str
-    users: tuple[str, ...]
-    announce: bool = True
-    """False when a reconnect took over its own nickname: nobody left."""
 
 
 @dataclass(frozen=True, slots=True)
 class MemberLeft:
     room: str
     name: str
-    users: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

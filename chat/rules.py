@@ -51,6 +51,8 @@ class JoinRequest:
     """The store epoch that ``after`` belongs to, when the client knows it."""
     client: str | None = None
     """A random id the client keeps across reconnects (see ChatService.join)."""
+    format: str = "tutorial"
+    """Which events a Socket.IO client gets; see :func:`check_format`."""
 
 
 def _has_control(value: str, allowed: frozenset[str] = frozenset()) -> bool:
@@ -115,8 +117,31 @@ def check_typing(value: object) -> bool:
     return value
 
 
+FORMATS = ("tutorial", "structured", "both")
+
+
+def check_format(value: object, default: str) -> str:
+    """Which events a client receives, each message once in the form it reads.
+
+    ``tutorial``: the tutorial's strings (``message`` "name: text", ``join``
+    and ``leave`` "name"). ``structured``: ``chat``, ``user_joined``,
+    ``user_left`` and ``typing`` objects. ``both``: all of them.
+    """
+    if value is None:
+        return default
+    if value not in FORMATS:
+        raise ChatError(
+            "invalid_format", 'Format must be "tutorial", "structured" or "both".'
+        )
+    return str(value)
+
+
 def parse_join(data: object) -> JoinRequest:
-    """``"name"`` (the tutorial's form) or ``{"name", "room"?, "after"?}``."""
+    """``"name"`` (the tutorial's form) or ``{"name", "room"?, "after"?, ...}``.
+
+    A bare nickname is a tutorial client and gets the tutorial's events; the
+    object form gets structured events unless it asks otherwise.
+    """
     if isinstance(data, dict):
         return JoinRequest(
             name=check_name(data.get("name")),
@@ -124,6 +149,7 @@ def parse_join(data: object) -> JoinRequest:
             after=check_after(data.get("after")),
             epoch=epoch if isinstance(epoch := data.get("epoch"), str) else None,
             client=_client(data.get("client")),
+            format=check_format(data.get("format"), "structured"),
         )
     return JoinRequest(name=check_name(data))
 

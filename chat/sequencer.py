@@ -87,8 +87,7 @@ class Sequencer:
                 return
             self.commits += 1
             self.committed += len(stored)
-            for message in stored:
-                await self._fanout.publish(MessagePosted(message))
+            await self._fanout.publish([MessagePosted(m) for m in stored])
         for (_, future), message in zip(batch, stored, strict=True):
             if not future.done():
                 future.set_result(message)

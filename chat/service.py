@@ -97,6 +97,7 @@ class ChatService:
             name=request.name,
             room=request.room,
             client=request.client,
+            format=request.format,
             bucket=TokenBucket(*self._rate) if self._rate[0] > 0 else None,
         )
         self.presence.add(member)  # no await since the holder check: no race
@@ -112,11 +113,8 @@ class ChatService:
                 self.presence.remove(conn)
                 await self.fanout.door(member).detach(member)
             raise
-        await self.fanout.publish(
-            MemberJoined(
-                member.room, member.name, joined.users, announce=holder is None
-            )
-        )
+        if holder is None:  # a take-over keeps the name: nobody left or came
+            await self.fanout.publish([MemberJoined(member.room, member.name)])
         return joined
 
     def _holder(self, request: JoinRequest, conn: str) -> Member | None:
@@ -168,9 +166,7 @@ class ChatService:
             return
         self._cancel_typing(member)
         await self.fanout.door(member).detach(member)
-        await self.fanout.publish(
-            MemberLeft(member.room, member.name, self.presence.names(member.room))
-        )
+        await self.fanout.publish([MemberLeft(member.room, member.name)])
 
     async def post(self, conn: str, text: object) -> Message:
         member = self.member(conn)
@@ -216,7 +212,7 @@ class ChatService:
         if member.typing != typing:
             member.typing = typing
             await self.fanout.publish(
-                TypingChanged(member.room, member.name, typing, member.conn)
+                [TypingChanged(member.room, member.name, typing, member.conn)]
             )
 
     @staticmethod

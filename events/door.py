@@ -1,13 +1,20 @@
-"""Carries core events out to Socket.IO clients (the fan-out's ``sio`` door)."""
+"""Carries core events out to Socket.IO clients (the fan-out's ``sio`` door).
+
+The door keeps its own table of which connection gets which room's events,
+and in which form (see :func:`chat.rules.check_format`): members, and
+spectators that connected without joining, who get the default room's
+events as the tutorial's ``io.emit`` gives them to every page. A broadcast
+is encoded and framed once per form, and the same bytes go to every
+recipient of that form.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import socketio
-from engineio import packet as eio_packet
-from socketio import packet as sio_packet
-
+from chat.fanout import runs
 from chat.models import (
     ChatEvent,
     Joined,
@@ -17,82 +24,116 @@ from chat.models import (
     MessagePosted,
     TypingChanged,
 )
+from chat.rules import DEFAULT_ROOM
+from events.codec import event_text
+from events.engine import ChatServer, Link, frames, message_packet
 
 PREFIX = "sio:"
-NAMESPACE = "/"
 
 
 def conn_id(sid: str) -> str:
     return PREFIX + sid
 
 
-def room_key(room: str) -> str:
-    # Socket.IO also puts every sid in a room of its own; keep chat rooms apart.
-    return "room:" + room
+def render(event: ChatEvent, form: str) -> list[tuple[str, Any]]:
+    """The Socket.IO events a client of ``form`` gets for ``event``."""
+    tutorial: list[tuple[str, Any]] = []
+    structured: list[tuple[str, Any]] = []
+    match event:
+        case MessagePosted(message=m):
+            tutorial.append(("message", f"{m.name}: {m.text}"))
+            structured.append(("chat", m.as_dict()))
+        case MemberJoined(room=room, name=name):
+            tutorial.append(("join", name))
+            structured.append(("user_joined", {"room": room, "name": name}))
+        case MemberLeft(room=room, name=name):
+            tutorial.append(("leave", name))
+            structured.append(("user_left", {"room": room, "name": name}))
+        case TypingChanged(room=room, name=name, typing=typing):
+            structured.append(
+                ("typing", {"room": room, "name": name, "typing": typing})
+            )
+    if form == "tutorial":
+        return tutorial
+    if form == "structured":
+        return structured
+    return tutorial + structured
+
+
+@dataclass(eq=False, slots=True)
+class _Sub:
+    link: Link
+    room: str
+    form: str
 
 
 class SocketIODoor:
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: ChatServer) -> None:
         self.sio = sio
+        self._subs: dict[str, _Sub] = {}
+        self._rooms: dict[str, dict[str, _Sub]] = {}
 
-    async def deliver(self, event: ChatEvent) -> None:
-        match event:
-            case MessagePosted(message=m):
-                await self._broadcast(
-                    m.room, ("message", f"{m.name}: {m.text}"), ("chat", m.as_dict())
-                )
-            case MemberJoined(room=room, name=name, users=users, announce=announce):
-                listing = ("users", {"room": room, "users": users})
-                await self._broadcast(
-                    room, *([("join", name)] if announce else []), listing
-                )
-            case MemberLeft(room=room, name=name, users=users):
-                listing = ("users", {"room": room, "users": users})
-                await self._broadcast(room, ("leave", name), listing)
-            case TypingChanged(room=room, name=name, typing=typing, conn=conn):
-                update = {"room": room, "name": name, "typing": typing}
-                await self._broadcast(room, ("typing", update), skip=conn)
+    # Who gets what -------------------------------------------------------
 
-    async def _broadcast(
-        self, room: str, *events: tuple[str, Any], skip: str = ""
-    ) -> None:
-        """Send ``events`` to everyone in ``room`` here, in order.
+    def spectate(self, sid: str, form: str) -> None:
+        """A connection that has not joined sees the default room."""
+        self._subscribe(sid, DEFAULT_ROOM, form)
 
-        Everything that does not depend on the recipient is done once: each
-        packet is encoded once, the connection to skip is resolved once, and
-        each recipient's Engine.IO socket is looked up once for all packets.
-        ``AsyncServer.emit`` instead starts an asyncio task per recipient,
-        which dominates the cost of a broadcast.
-        """
-        packets = [
-            eio_packet.Packet(
-                eio_packet.MESSAGE,
-                self.sio.packet_class(
-                    sio_packet.EVENT, namespace=NAMESPACE, data=[event, data]
-                ).encode(),
-            )
-            for event, data in events
-        ]
-        skip_sid = skip.removeprefix(PREFIX) if skip.startswith(PREFIX) else None
-        sockets = self.sio.eio.sockets
-        for sid, eio_sid in self.sio.manager.get_participants(
-            NAMESPACE, room_key(room)
-        ):
-            socket = sockets.get(eio_sid)
-            if sid == skip_sid or socket is None or socket.closed:
+    def drop(self, sid: str) -> None:
+        """The connection is gone."""
+        self._unsubscribe(sid)
+
+    def _subscribe(self, sid: str, room: str, form: str) -> bool:
+        link = self.sio.link(sid)
+        if link is None:
+            return False
+        self._unsubscribe(sid)
+        sub = self._subs[sid] = _Sub(link, room, form)
+        self._rooms.setdefault(room, {})[sid] = sub
+        return True
+
+    def _unsubscribe(self, sid: str) -> _Sub | None:
+        sub = self._subs.pop(sid, None)
+        if sub is not None:
+            subs = self._rooms[sub.room]
+            del subs[sid]
+            if not subs:
+                del self._rooms[sub.room]
+        return sub
+
+    # The fan-out's Door --------------------------------------------------
+
+    async def deliver(self, events: Sequence[ChatEvent]) -> None:
+        for room, skip, run in runs(events):
+            self._broadcast(room, run, skip.removeprefix(PREFIX))
+
+    def _broadcast(self, room: str, events: Sequence[ChatEvent], skip: str) -> None:
+        """One write per recipient; everything else is done once per form."""
+        subs = self._rooms.get(room)
+        if not subs:
+            return
+        encoded: dict[str, tuple[list[Any], bytes]] = {}
+        for sid, sub in subs.items():
+            if sid == skip:
                 continue
-            for pkt in packets:
-                await socket.send(pkt)
+            out = encoded.get(sub.form)
+            if out is None:
+                packets = [
+                    message_packet(event_text(name, data))
+                    for event in events
+                    for name, data in render(event, sub.form)
+                ]
+                out = encoded[sub.form] = (packets, frames(packets))
+            if out[0]:
+                sub.link.put(out[0], out[1])
 
     async def attach(self, member: Member) -> bool:
-        if not self.sio.manager.is_connected(_sid(member), NAMESPACE):
-            return False
-        await self.sio.enter_room(_sid(member), room_key(member.room))
-        return True
+        return self._subscribe(_sid(member), member.room, member.format)
 
     async def welcome(self, joined: Joined) -> None:
         member = joined.member
-        await self.sio.emit(
+        self.send(
+            _sid(member),
             "history",
             {
                 "room": member.room,
@@ -100,15 +141,27 @@ class SocketIODoor:
                 "catchup": joined.catchup,
                 "last_id": joined.last_id,
                 "epoch": joined.epoch,
+                "users": list(joined.users),
             },
-            to=_sid(member),
+            bulk=True,
         )
 
     async def detach(self, member: Member) -> None:
-        await self.sio.leave_room(_sid(member), room_key(member.room))
+        sid = _sid(member)
+        sub = self._subs.get(sid)
+        if sub is not None and sub.room == member.room:
+            self._unsubscribe(sid)
+            self.spectate(sid, member.format)
 
     async def kick(self, member: Member) -> None:
         await self.sio.disconnect(_sid(member))
+
+    # To one connection ---------------------------------------------------
+
+    def send(self, sid: str, event: str, data: Any, *, bulk: bool = False) -> None:
+        link = self.sio.link(sid)
+        if link is not None:
+            link.put([message_packet(event_text(event, data))], bulk=bulk)
 
 
 def _sid(member: Member) -> str:

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import socketio
-
 from chat.service import ChatService
-from events.door import conn_id
+from events.door import SocketIODoor, conn_id
+from events.engine import ChatServer
 from events.reply import Reply, answer, first
 
 
-def register(sio: socketio.AsyncServer, service: ChatService) -> None:
+def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
     async def join(sid: str, *args: Any) -> Reply:
         async def work() -> Reply:
             joined = await service.join("sio", conn_id(sid), first(args))
             return joined.as_dict()
 
-        return await answer(sio, sid, "join", work())
+        return await answer(door, sid, "join", work())
 
     sio.on("join", join)
 
@@ -26,6 +25,6 @@ def register(sio: socketio.AsyncServer, service: ChatService) -> None:
             stored = await service.post(conn_id(sid), first(args))
             return {"id": stored.id, "room": stored.room, "ts": stored.ts}
 
-        return await answer(sio, sid, "message", work())
+        return await answer(door, sid, "message", work())
 
     sio.on("message", message)

@@ -7,7 +7,7 @@ from config import Config
 from events import connection, messages, typing
 from events.codec import OrjsonCodec
 from events.door import SocketIODoor
-from events.reply import ChatServer
+from events.engine import ChatServer
 
 MAX_PACKET = 64 * 1024
 """Bytes; far above a 2,000-character message, far below a memory problem."""
@@ -21,15 +21,17 @@ def create_sio(config: Config, service: ChatService) -> ChatServer:
         ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout,
         max_http_buffer_size=MAX_PACKET,
+        max_unsent=config.max_unsent,
         # Send CONNECT before the connect handler runs, so the auto-join in
-        # it can already emit history to the client.
+        # it can already send history to the client.
         always_connect=True,
         # Their INFO lines log every packet; only worth it when debugging.
         logger=config.log_level == "debug",
         engineio_logger=config.log_level == "debug",
     )
-    connection.register(sio, service)
-    messages.register(sio, service)
-    typing.register(sio, service)
-    service.fanout.add_door("sio", SocketIODoor(sio))
+    door = SocketIODoor(sio)
+    connection.register(sio, door, service)
+    messages.register(sio, door, service)
+    typing.register(sio, door, service)
+    service.fanout.add_door("sio", door)
     return sio

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import socketio
-
 from chat.service import ChatService
-from events.door import conn_id
+from events.door import SocketIODoor, conn_id
+from events.engine import ChatServer
 from events.reply import Reply, answer, first
 
 
-def register(sio: socketio.AsyncServer, service: ChatService) -> None:
+def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
     async def typing(sid: str, *args: Any) -> Reply:
         async def work() -> Reply:
             await service.typing(conn_id(sid), first(args))
             return {}
 
-        return await answer(sio, sid, "typing", work())
+        return await answer(door, sid, "typing", work())
 
     sio.on("typing", typing)

@@ -119,21 +119,27 @@
       h.messages.forEach((m) => showMessage(m));
     }
     if (lastId === null) lastId = h.last_id;
+    people = [...h.users]; // the whole list once; joins and leaves after
+    showPeople();
   });
   socket.on("chat", (m) => showMessage(m));
-  socket.on("join", (user) => addLine(t.joined(user), "notice"));
 
-  socket.on("users", (u) => {
-    const list = $("users");
-    list.replaceChildren(
-      ...u.users.map((n) => {
+  let people = [];
+  function showPeople() {
+    $("users").replaceChildren(
+      ...people.map((n) => {
         const li = document.createElement("li");
         li.textContent = n;
         return li;
       }),
     );
-    $("users-heading").textContent = t.online(u.users.length);
-    $("room-name").textContent = `#${room} · ${u.users.length}`;
+    $("users-heading").textContent = t.online(people.length);
+    $("room-name").textContent = `#${room} · ${people.length}`;
+  }
+  socket.on("user_joined", (u) => {
+    addLine(t.joined(u.name), "notice");
+    if (!people.includes(u.name)) people.push(u.name);
+    showPeople();
   });
 
   const typists = new Set();
@@ -145,9 +151,11 @@
     else typists.delete(e.name);
     showTypists();
   });
-  socket.on("leave", (user) => {
-    addLine(t.left(user), "notice");
-    typists.delete(user);
+  socket.on("user_left", (u) => {
+    addLine(t.left(u.name), "notice");
+    people = people.filter((n) => n !== u.name);
+    showPeople();
+    typists.delete(u.name);
     showTypists();
   });
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
+import socket
+import struct
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -87,9 +91,59 @@ class SioClient:
     async def emit(self, event: str, *data: Any) -> None:
         await self.sio.emit(event, data[0] if len(data) == 1 else data)
 
-    async def join(self, name: str, room: str | None = None) -> Any:
-        reply = await self.call(
-            "join", name if room is None else {"name": name, "room": room}
-        )
+    async def join(self, name: str, room: str = "lobby", form: str = "both") -> Any:
+        """Join and wait for the ack. ``both``: tests can watch either form."""
+        reply = await self.call("join", {"name": name, "room": room, "format": form})
         assert reply["ok"], reply
         return reply
+
+
+class StuckReader:
+    """A WebSocket client that says its piece, then never reads again.
+
+    Its receive buffer is tiny, so what the server sends it piles up on the
+    server's side: a phone whose app was frozen, a reader on a dead link.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    async def open(cls, url: str, path: str, *frames: str) -> StuckReader:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        await loop.sock_connect(sock, (host, port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await loop.sock_sendall(sock, request.encode())
+        head = b""
+        async with asyncio.timeout(TIMEOUT):
+            while b"\r\n\r\n" not in head:
+                head += await loop.sock_recv(sock, 1)  # not a byte past the head
+        assert head.startswith(b"HTTP/1.1 101"), head
+        for text in frames:
+            await loop.sock_sendall(sock, masked_frame(text.encode()))
+        return cls(sock)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def masked_frame(payload: bytes) -> bytes:
+    """A client's text frame (RFC 6455: clients mask)."""
+    mask = os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, 0x80 | size)
+    else:
+        header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return header + mask + body

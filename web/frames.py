@@ -70,8 +70,8 @@ def parse_frame(text: str, *, joined: bool) -> Command:
     )
 
 
-def dump(frame: dict[str, Any]) -> str:
-    return orjson.dumps(frame).decode()
+def encode(frame: dict[str, Any]) -> bytes:
+    return orjson.dumps(frame)
 
 
 def usermsg(message: Message, *, history: bool = False) -> dict[str, Any]:

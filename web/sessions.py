@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chat.models import ChatEvent, Joined, Member, MessagePosted
@@ -76,11 +76,12 @@ class HttpDoor:
             event = self._waiters[room] = asyncio.Event()
         return event
 
-    async def deliver(self, event: ChatEvent) -> None:
-        if isinstance(event, MessagePosted):
-            waiting = self._waiters.pop(event.message.room, None)
-            if waiting is not None:
-                waiting.set()
+    async def deliver(self, events: Sequence[ChatEvent]) -> None:
+        for event in events:
+            if isinstance(event, MessagePosted):
+                waiting = self._waiters.pop(event.message.room, None)
+                if waiting is not None:
+                    waiting.set()
 
     async def attach(self, member: Member) -> bool:
         return True  # long polls read the store; nothing to subscribe

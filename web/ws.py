@@ -1,20 +1,22 @@
 """The plain WebSocket door: ``ws://HOST:PORT/ws`` and ``ws://HOST:PORT/``.
 
-Each connection gets a bounded outbound queue drained by its own writer
-task, so one slow reader can never stall the fan-out for everyone else; a
-reader that falls that far behind is disconnected instead.
+Frames are built once per broadcast and written to each reader's transport
+through an :class:`~web.wire.Outlet`: no task or queue per connection, and a
+reader that leaves more than ``--max-unsent`` bytes unread is dropped (it can
+reconnect and catch up) rather than silently skipped.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from chat.fanout import runs
 from chat.models import (
     ChatEvent,
     Joined,
@@ -27,82 +29,65 @@ from chat.models import (
 from chat.rules import ChatError, internal_error
 from chat.service import ChatService
 from web import frames
+from web.wire import Outlet, frame
 
 log = logging.getLogger(__name__)
-QUEUE_LIMIT = 1000
-"""Frames waiting for one reader before it counts as stuck."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Peer:
     conn: str
-    ws: web.WebSocketResponse
-    queue: asyncio.Queue[str] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
-    )
-    writer: asyncio.Task[None] | None = None
-    closing: asyncio.Task[bool] | None = None
+    outlet: Outlet
 
-    def send(self, frame: str) -> None:
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            log.warning("%s is not reading; disconnecting it", self.conn)
-            self.close(WSCloseCode.POLICY_VIOLATION, b"too slow")
+    def send(self, *items: dict[str, Any], bulk: bool = False) -> None:
+        self.outlet.write(_framed(items), bulk=bulk)
 
-    def close(self, code: int, message: bytes) -> None:
-        if not self.ws.closed and self.closing is None:
-            self.closing = asyncio.create_task(
-                self.ws.close(code=code, message=message)
-            )
 
-    async def drain(self) -> None:
-        while True:
-            frame = await self.queue.get()
-            try:
-                await self.ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
-                return  # closing; the reader side cleans up
+def _framed(items: Sequence[dict[str, Any]]) -> bytes:
+    return b"".join(frame(frames.encode(item)) for item in items)
+
+
+def render(event: ChatEvent) -> dict[str, Any]:
+    """The frame every reader in the room gets for ``event``."""
+    match event:
+        case MessagePosted(message=m):
+            return frames.usermsg(m)
+        case MemberJoined(name=name):
+            return frames.notice(frames.JOIN_NOTICE, name, "join")
+        case MemberLeft(name=name):
+            return frames.notice(frames.LEAVE_NOTICE, name, "leave")
+        case TypingChanged(name=name, typing=typing):
+            return frames.typing(name, typing)
+    raise TypeError(event)  # pragma: no cover - ChatEvent is closed
 
 
 class WebSocketDoor:
-    def __init__(self) -> None:
+    def __init__(self, max_unsent: int) -> None:
+        self._max_unsent = max_unsent
         self._ids = itertools.count(1)
         self._peers: dict[str, Peer] = {}
         self._rooms: dict[str, set[str]] = {}
 
-    def open(self, ws: web.WebSocketResponse) -> Peer:
-        peer = Peer(conn=f"ws:{next(self._ids)}", ws=ws)
-        peer.writer = asyncio.create_task(peer.drain(), name=peer.conn)
-        self._peers[peer.conn] = peer
+    def open(self, request: web.Request) -> Peer:
+        conn = f"ws:{next(self._ids)}"
+        transport = request.transport
+        assert transport is not None  # the response was prepared
+        peer = Peer(conn, Outlet(transport, self._max_unsent, conn))
+        self._peers[conn] = peer
         return peer
 
-    async def forget(self, peer: Peer) -> None:
+    def forget(self, peer: Peer) -> None:
         self._peers.pop(peer.conn, None)
-        if peer.writer is not None:
-            peer.writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await peer.writer
 
-    def _to_room(self, room: str, frame: dict[str, object], skip: str = "") -> None:
-        text = frames.dump(frame)
-        for conn in self._rooms.get(room, ()):
-            if conn != skip:
-                self._peers[conn].send(text)
-
-    async def deliver(self, event: ChatEvent) -> None:
-        match event:
-            case MessagePosted(message=m):
-                self._to_room(m.room, frames.usermsg(m))
-            case MemberJoined(room=room, name=name, users=users, announce=announce):
-                if announce:
-                    self._to_room(room, frames.notice(frames.JOIN_NOTICE, name, "join"))
-                self._to_room(room, frames.users(room, users))
-            case MemberLeft(room=room, name=name, users=users):
-                self._to_room(room, frames.notice(frames.LEAVE_NOTICE, name, "leave"))
-                self._to_room(room, frames.users(room, users))
-            case TypingChanged(room=room, name=name, typing=typing, conn=conn):
-                self._to_room(room, frames.typing(name, typing), skip=conn)
+    async def deliver(self, events: Sequence[ChatEvent]) -> None:
+        for room, skip, run in runs(events):
+            conns = self._rooms.get(room)
+            if not conns:
+                continue
+            data = _framed([render(event) for event in run])
+            for conn in conns:
+                if conn != skip:
+                    self._peers[conn].outlet.write(data)
 
     async def attach(self, member: Member) -> bool:
         if member.conn not in self._peers:
@@ -114,10 +99,13 @@ class WebSocketDoor:
         peer = self._peers.get(joined.member.conn)
         if peer is None:
             return
-        peer.send(frames.dump(frames.joined(joined)))
-        for m in joined.history:
-            peer.send(frames.dump(frames.usermsg(m, history=not joined.catchup)))
-        peer.send(frames.dump(frames.users(joined.member.room, joined.users)))
+        history = not joined.catchup
+        peer.send(
+            frames.joined(joined),
+            *(frames.usermsg(m, history=history) for m in joined.history),
+            frames.users(joined.member.room, joined.users),
+            bulk=True,
+        )
 
     async def detach(self, member: Member) -> None:
         conns = self._rooms.get(member.room)
@@ -129,7 +117,9 @@ class WebSocketDoor:
     async def kick(self, member: Member) -> None:
         peer = self._peers.get(member.conn)
         if peer is not None:
-            peer.close(WSCloseCode.POLICY_VIOLATION, b"replaced by a newer connection")
+            peer.outlet.close(
+                WSCloseCode.POLICY_VIOLATION, "replaced by a newer connection"
+            )
 
 
 async def serve(
@@ -139,17 +129,17 @@ async def serve(
     # larger than MAX_FRAME get an error and the connection stays up.
     ws = web.WebSocketResponse(heartbeat=heartbeat, max_msg_size=4 * frames.MAX_FRAME)
     await ws.prepare(request)
-    peer = door.open(ws)
+    peer = door.open(request)
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await _handle(service, peer, msg.data)
             elif msg.type == WSMsgType.BINARY:
                 error = ChatError("bad_frame", "Binary frames are not supported.")
-                peer.send(frames.dump(frames.error(error)))
+                peer.send(frames.error(error))
     finally:
         await service.leave(peer.conn)
-        await door.forget(peer)
+        door.forget(peer)
     return ws
 
 
@@ -168,7 +158,7 @@ async def _handle(service: ChatService, peer: Peer, text: str) -> None:
         elif command.kind == "leave":
             await service.leave(peer.conn)
     except ChatError as exc:
-        peer.send(frames.dump(frames.error(exc)))
+        peer.send(frames.error(exc))
     except Exception:
         log.exception("frame from %s failed", peer.conn)
-        peer.send(frames.dump(frames.error(internal_error())))
+        peer.send(frames.error(internal_error()))

@@ -18,7 +18,9 @@ async def test_every_kind_sends_and_every_kind_receives(sio_client, url: str) ->
         async with http.post(url + "/api/session", json={"name": "http"}) as resp:
             token = (await resp.json())["token"]
         auth = {"Authorization": f"Bearer {token}"}
-        await sio.inbox.wait("users", lambda u: len(u["users"]) == 3)
+        # Joins arrive as changes; the Socket.IO client sees both newcomers.
+        for name in ("ws", "http"):
+            await sio.inbox.wait("user_joined", lambda u, n=name: u["name"] == n)
 
         assert (await sio.call("message", "from sio"))["ok"]
         await ws.send_json({"type": "usermsg", "message": "from ws"})

@@ -38,11 +38,16 @@ async def test_presence_and_leave_notice(sio_client) -> None:
     b = await sio_client()
     await a.join("alice")
     reply = await b.join("bob")
-    assert reply["users"] == ["alice", "bob"]
-    await a.inbox.wait("users", lambda u: u["users"] == ["alice", "bob"])
+    assert reply["users"] == ["alice", "bob"]  # the joiner gets the whole list
+    assert (await b.inbox.wait("history"))["users"] == ["alice", "bob"]
+    # Everyone else learns only who came and who went, never the list again.
+    came = await a.inbox.wait("user_joined", lambda u: u["name"] == "bob")
+    assert came == {"room": "lobby", "name": "bob"}
     await b.sio.disconnect()
     assert await a.inbox.wait("leave", lambda n: n == "bob")
-    await a.inbox.wait("users", lambda u: u["users"] == ["alice"])
+    assert await a.inbox.wait("user_left") == {"room": "lobby", "name": "bob"}
+    assert a.inbox.of("leave") == ["bob"] and a.inbox.of("user_left") == [came]
+    assert a.inbox.of("users") == []
     c = await sio_client()
     await c.join("bob")  # free again
 

@@ -20,9 +20,21 @@ async def test_join_and_message_reach_everyone(sio_client) -> None:
     await bob.emit("message", "你好")
     for client in (alice, bob):
         assert await client.inbox.wait("message", lambda m: m == "bob: 你好")
-        chat = await client.inbox.wait("chat")
-        assert chat["name"] == "bob" and chat["text"] == "你好" and chat["id"] == 1
-        assert chat["room"] == "lobby" and isinstance(chat["ts"], int)
+    # A tutorial client gets each line once, in the tutorial's form only.
+    assert await alice.inbox.quiet("chat") == [] and alice.inbox.of("message") == [
+        "bob: 你好"
+    ]
+
+
+async def test_structured_clients_get_structured_events(sio_client) -> None:
+    alice = await sio_client()
+    assert (await alice.call("join", {"name": "alice"}))["ok"]
+    assert (await alice.call("message", "你好"))["ok"]
+    chat = await alice.inbox.wait("chat")
+    assert chat["name"] == "alice" and chat["text"] == "你好" and chat["id"] == 1
+    assert chat["room"] == "lobby" and isinstance(chat["ts"], int)
+    assert alice.inbox.of("user_joined") == [{"room": "lobby", "name": "alice"}]
+    assert alice.inbox.of("message") == [] and alice.inbox.of("join") == []
 
 
 async def test_acks(sio_client) -> None:

@@ -66,7 +66,7 @@ def test_outgoing_frames_are_html_escaped() -> None:
     assert (
         error["message"] == "a &lt;b&gt; c" and error["error"]["code"] == "invalid_text"
     )
-    assert orjson.loads(frames.dump(frames.users("r", ("<a>",)))) == {
+    assert orjson.loads(frames.encode(frames.users("r", ("<a>",)))) == {
         "type": "users",
         "room": "r",
         "users": ["&lt;a&gt;"],

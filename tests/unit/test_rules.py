@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from chat.rules import (
+    FORMATS,
     MAX_NAME,
     MAX_TEXT,
     ChatError,
@@ -104,15 +105,26 @@ def test_after_and_typing() -> None:
 
 
 def test_parse_join_forms() -> None:
-    assert parse_join("bob") == JoinRequest("bob")
+    assert parse_join("bob") == JoinRequest("bob", format="tutorial")
     assert parse_join({"name": "bob", "room": "dev", "after": 7}) == JoinRequest(
-        "bob", "dev", 7
+        "bob", "dev", 7, format="structured"
     )
     assert parse_join({"name": "bob", "client": "tab-1"}).client == "tab-1"
     for odd in (5, "", "x" * 65):
         assert parse_join({"name": "bob", "client": odd}).client is None
     assert code(parse_join, {"room": "dev"}) == "invalid_name"
     assert code(parse_join, {"name": "bob", "room": "no such"}) == "invalid_room"
+
+
+def test_format_is_what_the_client_reads() -> None:
+    # A bare nickname is the tutorial's client; the object form is structured
+    # unless it asks for the tutorial's events or both.
+    assert parse_join("bob").format == "tutorial"
+    assert parse_join({"name": "bob"}).format == "structured"
+    for form in FORMATS:
+        assert parse_join({"name": "bob", "format": form}).format == form
+    for bad in ("xml", 1, ["both"]):
+        assert code(parse_join, {"name": "bob", "format": bad}) == "invalid_format"
 
 
 def test_suggest_name() -> None:

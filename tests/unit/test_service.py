@@ -28,12 +28,14 @@ from store.sqlite import SQLiteStore
 class RecordingDoor:
     def __init__(self) -> None:
         self.events: list[ChatEvent] = []
+        self.batches: list[list[ChatEvent]] = []
         self.attached: list[str] = []
         self.welcomed: list[Joined] = []
         self.kicked: list[str] = []
 
-    async def deliver(self, event: ChatEvent) -> None:
-        self.events.append(event)
+    async def deliver(self, events: Sequence[ChatEvent]) -> None:
+        self.batches.append(list(events))
+        self.events.extend(events)
 
     async def attach(self, member: Member) -> bool:
         self.attached.append(member.conn)
@@ -93,7 +95,9 @@ async def test_join_announces_and_welcomes(
     joined = await service.join("t", "c1", "alice")
     assert joined.users == ("alice",) and joined.history == [] and not joined.catchup
     await service.join("t", "c2", {"name": "bob"})
-    assert door.of(MemberJoined)[-1] == MemberJoined("lobby", "bob", ("alice", "bob"))
+    # Others learn who came; only the joiner gets the whole list.
+    assert door.of(MemberJoined)[-1] == MemberJoined("lobby", "bob")
+    assert door.welcomed[-1].users == ("alice", "bob")
     assert door.attached == ["c1", "c2"]
     assert [w.member.name for w in door.welcomed] == ["alice", "bob"]
 
@@ -115,7 +119,7 @@ async def test_same_client_takes_over_its_name(
         await service.join("t", "other", {"name": "alice", "client": "tab-2"})
     await service.join("t", "new", {"name": "alice", "client": "tab-1"})
     assert door.kicked == ["old"]
-    assert door.of(MemberJoined)[-1].announce is False
+    assert door.of(MemberJoined) == [MemberJoined("lobby", "alice")]  # once
     await service.leave("old")  # the kicked connection closing: no notice
     assert door.of(MemberLeft) == []
     assert service.presence.names("lobby") == ("alice",)
@@ -137,7 +141,7 @@ async def test_a_connection_gone_mid_join_holds_no_name(
 async def test_second_join_renames(service: ChatService, door: RecordingDoor) -> None:
     await service.join("t", "c1", "alice")
     await service.join("t", "c1", {"name": "alicia", "room": "dev"})
-    assert door.of(MemberLeft) == [MemberLeft("lobby", "alice", ())]
+    assert door.of(MemberLeft) == [MemberLeft("lobby", "alice")]
     assert service.presence.names("dev") == ("alicia",)
 
 
@@ -164,6 +168,10 @@ async def test_concurrent_posts_commit_in_groups_in_order(
     assert [m.text for m in results] == [str(i) for i in range(50)]
     assert [e.message.id for e in door.of(MessagePosted)] == list(range(1, 51))
     assert service.sequencer.commits < 50
+    # Each committed group reaches the doors as one batch, in id order.
+    posted = [b for b in door.batches if isinstance(b[0], MessagePosted)]
+    assert len(posted) == service.sequencer.commits
+    assert max(len(b) for b in posted) > 1
 
 
 async def test_max_group_one_commits_each_message(door: RecordingDoor) -> None:
@@ -218,7 +226,7 @@ async def test_leave_frees_the_name(service: ChatService, door: RecordingDoor) -
     await service.join("t", "c1", "alice")
     await service.join("t", "c2", "bob")
     await service.leave("c1")
-    assert door.of(MemberLeft) == [MemberLeft("lobby", "alice", ("bob",))]
+    assert door.of(MemberLeft) == [MemberLeft("lobby", "alice")]
     assert door.attached == ["c2"]
     await service.join("t", "c3", "alice")
 

@@ -1,0 +1,381 @@
+"""Every use of python-engineio and python-socketio internals, in one place.
+
+Written against python-engineio 4.15.1 and python-socketio 5.18.1, pinned
+exactly in pyproject.toml; ``tests/unit/test_engine.py`` fails loudly when
+an upgrade changes anything relied on here:
+
+- ``engineio.AsyncServer._handle_connect`` is replaced so that each session
+  is a :class:`Link`;
+- :class:`Link` overrides ``AsyncSocket.send``, ``poll``, ``close``,
+  ``schedule_ping`` and ``_websocket_handler``;
+- ``socketio.AsyncServer._handle_event_internal`` is wrapped to learn whether
+  the client asked for an ack (python-socketio does not say);
+- ``socketio.AsyncServer._handle_eio_message`` is wrapped to answer malformed
+  and binary packets instead of logging a traceback for each;
+- ``socketio.AsyncServer._handle_eio_connect`` keeps a slim environ;
+- ``manager.eio_sid_from_sid`` and ``AsyncServer.eio.sockets`` find a link.
+
+Why: engineio gives each WebSocket session a writer task and a queue, a
+task per heartbeat and a ``wait_for`` per received frame, and its ``send``
+raises for a session that timed out, which ends a broadcast loop. A
+:class:`Link` writes straight to the transport through an
+:class:`~web.wire.Outlet`, keeps one timer for its heartbeat, and never
+raises on send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+import engineio
+import socketio
+from aiohttp import WSCloseCode, WSMsgType, web
+from engineio import exceptions as eio_exceptions, packet as eio_packet
+from engineio.async_socket import AsyncSocket
+
+from events.codec import event_text
+from web.wire import BINARY, Outlet, frame
+
+log = logging.getLogger(__name__)
+NAMESPACE = "/"
+MAX_STRIKES = 10
+"""Malformed packets a connection may send before it is disconnected."""
+_PING = eio_packet.Packet(eio_packet.PING)
+_CLOSE = eio_packet.Packet(eio_packet.CLOSE)
+_ack_requested: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ack_requested", default=False
+)
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def ack_requested() -> bool:
+    """Whether the event being handled came with an ack id."""
+    return _ack_requested.get()
+
+
+def _spawn(coro: Coroutine[Any, Any, Any]) -> None:
+    task = asyncio.ensure_future(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+def message_packet(text: str) -> eio_packet.Packet:
+    """An Engine.IO MESSAGE carrying Socket.IO packet ``text``."""
+    return eio_packet.Packet(eio_packet.MESSAGE, text)
+
+
+def frames(packets: Sequence[eio_packet.Packet]) -> bytes:
+    """The WebSocket frames for ``packets``, one per packet, back to back."""
+    out = []
+    for pkt in packets:
+        encoded = pkt.encode()
+        if isinstance(encoded, str):
+            out.append(frame(encoded.encode()))
+        else:
+            out.append(frame(encoded, BINARY))
+    return b"".join(out)
+
+
+class Link(AsyncSocket):  # type: ignore[misc]
+    """One Engine.IO session.
+
+    Over WebSocket, packets are framed and written straight to the transport.
+    Before the upgrade and for long-polling they wait in engineio's queue, as
+    usual, so the order a client sees never changes.
+    """
+
+    # Set by engineio's BaseSocket; declared for mypy (engineio is untyped).
+    server: Engine
+    sid: str
+    queue: Any
+    connected: bool
+    upgrading: bool
+    upgraded: bool
+    closing: bool
+    closed: bool
+
+    def __init__(self, server: Engine, sid: str) -> None:
+        super().__init__(server, sid)
+        self.outlet: Outlet | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._awaiting_pong = False
+        self._queued = 0
+        self._strikes = 0
+        self._end_reason: str | None = None
+
+    # Sending -------------------------------------------------------------
+
+    async def send(self, pkt: eio_packet.Packet) -> None:
+        """engineio's API, used by python-socketio for acks and replies."""
+        self.put([pkt])
+
+    def put(
+        self,
+        packets: Sequence[eio_packet.Packet],
+        data: bytes | None = None,
+        *,
+        bulk: bool = False,
+    ) -> None:
+        """Send ``packets`` (framed as ``data`` when the caller has it).
+
+        Never raises and never waits: a closed link drops them, and one that
+        has more than ``--max-unsent`` bytes waiting is disconnected.
+        ``bulk`` (history, catch-up) is exempt from that bound.
+        """
+        if self.closed:
+            return
+        if self.outlet is not None:
+            self.outlet.write(frames(packets) if data is None else data, bulk=bulk)
+            return
+        for pkt in packets:
+            self.queue.put_nowait(pkt)
+        if not bulk:
+            self._queued += len(data) if data is not None else len(frames(packets))
+            if self._queued > self.server.max_unsent:
+                log.warning(
+                    "dropping polling session %s: %d bytes not fetched (limit %d)",
+                    self.sid,
+                    self._queued,
+                    self.server.max_unsent,
+                )
+                _spawn(self.close(wait=False, abort=True, reason="too slow"))
+
+    async def poll(self) -> list[eio_packet.Packet]:
+        packets: list[eio_packet.Packet] = await super().poll()
+        self._queued = 0
+        return packets
+
+    # Heartbeat: one timer per session, not a task per ping ----------------
+
+    def start_heartbeat(self) -> None:
+        self._set_timer(self.server.ping_interval, self._ping)
+
+    def schedule_ping(self) -> None:
+        """engineio calls this for every PONG: ping again after the interval."""
+        if self._awaiting_pong:
+            self._awaiting_pong = False
+            self._set_timer(self.server.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        self._awaiting_pong = True
+        if self.outlet is not None:
+            self.outlet.check()  # a reader that stopped, in a room gone quiet
+        self.put([_PING])
+        self._set_timer(self.server.ping_timeout, self._gone)
+
+    def _gone(self) -> None:
+        self._timer = None
+        log.info("session %s: no answer to ping; closing it", self.sid)
+        self._end_reason = self.server.reason.PING_TIMEOUT
+        if self.outlet is not None:
+            self.outlet.abort()  # the reader sees the end and closes the session
+        else:
+            _spawn(self.close(wait=False, abort=True, reason=self._end_reason))
+
+    def _set_timer(self, delay: float, callback: Any) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(delay, callback)
+
+    # Closing -------------------------------------------------------------
+
+    async def close(
+        self, wait: bool = True, abort: bool = False, reason: str | None = None
+    ) -> None:
+        if self.closed or self.closing:
+            return
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self.server._trigger_event(
+            "disconnect",
+            self.sid,
+            reason or self.server.reason.SERVER_DISCONNECT,
+            run_async=False,
+        )
+        if not abort:
+            self.put([_CLOSE])
+        self.closed = True
+        self.server.sockets.pop(self.sid, None)
+        if self.outlet is not None:
+            # socket.io-client ignores an Engine.IO CLOSE on a WebSocket; the
+            # close frame makes it reconnect at once.
+            self.outlet.close(WSCloseCode.GOING_AWAY, "server closed the session")
+        elif wait:
+            await self.queue.join()
+
+    # Receiving -----------------------------------------------------------
+
+    def strike(self, reason: str) -> None:
+        """The client sent something malformed: tell it; drop it if it persists."""
+        self._strikes += 1
+        if self._strikes == 1:
+            log.info("session %s sent a bad packet: %s", self.sid, reason)
+        error = {"event": None, "code": "bad_packet", "message": reason}
+        self.put([message_packet(event_text("chat_error", error))])
+        if self._strikes >= MAX_STRIKES:
+            log.warning(
+                "session %s: %d bad packets; disconnecting", self.sid, MAX_STRIKES
+            )
+            if self.outlet is not None:
+                self.outlet.close(WSCloseCode.POLICY_VIOLATION, "too many bad packets")
+            else:
+                _spawn(self.close(wait=False, reason="bad packets"))
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        sock: web.WebSocketResponse = ws._sock
+        if self.connected:
+            if not await self._upgrade(sock):
+                return
+        else:
+            self.connected = True
+            self.upgraded = True
+        request: web.Request = ws.environ["aiohttp.request"]
+        transport = request.transport
+        assert transport is not None  # prepared just now
+        outlet = Outlet(transport, self.server.max_unsent, f"session {self.sid}")
+        waiting = []
+        while not self.queue.empty():
+            pkt = self.queue.get_nowait()
+            self.queue.task_done()
+            if pkt is not None:
+                waiting.append(pkt)
+        outlet.write(frames(waiting), bulk=True)
+        self.outlet = outlet
+        self.queue = None  # never used again; its deques cost ~3 KB a session
+        try:
+            while True:
+                msg = await sock.receive()
+                if msg.type is not WSMsgType.TEXT and msg.type is not WSMsgType.BINARY:
+                    break
+                await self._on_frame(msg.data)
+        finally:
+            reason = self._end_reason or self.server.reason.TRANSPORT_CLOSE
+            await self.close(wait=False, abort=True, reason=reason)
+
+    async def _on_frame(self, data: str | bytes) -> None:
+        try:
+            pkt = eio_packet.Packet(encoded_packet=data)
+        except Exception:
+            self.strike("Not an Engine.IO packet.")
+            return
+        try:
+            await self.receive(pkt)
+        except eio_exceptions.UnknownPacketError:
+            self.strike("Unknown Engine.IO packet type.")
+
+    async def _upgrade(self, sock: web.WebSocketResponse) -> bool:
+        """The polling-to-WebSocket probe: PING "probe", PONG "probe", UPGRADE."""
+        self.upgrading = True
+        try:
+            probe = await sock.receive()
+            if probe.type is not WSMsgType.TEXT or probe.data != "2probe":
+                return False
+            await sock.send_str("3probe")
+            self.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends a poll
+            upgrade = await sock.receive()
+            if upgrade.type is not WSMsgType.TEXT or upgrade.data != "5":
+                return False
+            self.upgraded = True
+            return True
+        finally:
+            self.upgrading = False
+
+
+class Engine(engineio.AsyncServer):  # type: ignore[misc]
+    """engineio's server, making :class:`Link` sessions.
+
+    Its client monitor task is off: each link times itself out.
+    """
+
+    def __init__(self, *, max_unsent: int = 1 << 20, **kwargs: Any) -> None:
+        super().__init__(monitor_clients=False, **kwargs)
+        self.max_unsent = max_unsent
+
+    async def _handle_connect(
+        self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
+    ) -> Any:
+        sid = self.generate_id()
+        link = Link(self, sid)
+        self.sockets[sid] = link
+        interval = self.ping_interval + self.ping_interval_grace_period
+        opening = {
+            "sid": sid,
+            "upgrades": self._upgrades(sid, transport),
+            "pingTimeout": int(self.ping_timeout * 1000),
+            "pingInterval": int(interval * 1000),
+            "maxPayload": self.max_http_buffer_size,
+        }
+        link.put([eio_packet.Packet(eio_packet.OPEN, opening)])
+        accepted = await self._trigger_event("connect", sid, environ, run_async=False)
+        if accepted is not None and accepted is not True:
+            del self.sockets[sid]
+            return self._unauthorized(accepted or None)
+        link.start_heartbeat()
+        if transport == "websocket":
+            response = await link.handle_get_request(environ)
+            if link.closed:
+                self.sockets.pop(sid, None)
+            return response
+        link.connected = True
+        try:
+            return self._ok(await link.poll(), jsonp_index=jsonp_index)
+        except eio_exceptions.QueueEmpty:
+            return self._bad_request()
+
+
+class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
+    def _engineio_server_class(self) -> type[Engine]:
+        return Engine
+
+    def link(self, sid: str) -> Link | None:
+        """The live Engine.IO session behind Socket.IO ``sid``, if any."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
+        link = self.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if not isinstance(link, Link) or link.closing or link.closed:
+            return None
+        return link
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
+        # Keep what a handler may want, not every header of the first request.
+        request: web.Request = environ["aiohttp.request"]
+        slim = {"REMOTE_ADDR": request.remote or ""}
+        for key in ("HTTP_ORIGIN", "HTTP_USER_AGENT", "HTTP_X_FORWARDED_FOR"):
+            if key in environ:
+                slim[key] = environ[key]
+        await super()._handle_eio_connect(eio_sid, slim)
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        if isinstance(data, bytes) or data[:1] in ("5", "6"):
+            problem = "Binary events are not supported; send JSON."
+        else:
+            try:
+                await super()._handle_eio_message(eio_sid, data)
+                return
+            except Exception:
+                problem = "Malformed Socket.IO packet."
+        link = self.eio.sockets.get(eio_sid)
+        if isinstance(link, Link):
+            link.strike(problem)
+
+    async def _handle_event_internal(
+        self,
+        server: socketio.AsyncServer,
+        sid: str,
+        eio_sid: str,
+        data: Any,
+        namespace: str,
+        id: int | None,
+    ) -> None:
+        token = _ack_requested.set(id is not None)
+        try:
+            await super()._handle_event_internal(
+                server, sid, eio_sid, data, namespace, id
+            )
+        finally:
+            _ack_requested.reset(token)
