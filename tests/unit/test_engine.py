@@ -1,0 +1,144 @@
+"""Fails loudly when python-engineio or python-socketio change under us.
+
+events/engine.py overrides or calls these library internals. Each one's
+source is fingerprinted here as it was when the module was written; an
+upgrade that changes any of them fails this test, naming the function to
+re-read before the pin in pyproject.toml moves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+import tomllib
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import engineio
+import pytest
+import socketio
+from engineio import async_socket, base_socket
+from engineio.async_drivers import aiohttp as eio_aiohttp
+from socketio import base_manager, base_server
+
+from events.engine import ChatServer, Engine, Link
+
+RELIED_ON: dict[str, tuple[Any, str]] = {
+    # replaced by Engine._handle_connect
+    "engineio.AsyncServer._handle_connect": (
+        engineio.AsyncServer._handle_connect,
+        "5bd7edc1d1ae115a",
+    ),
+    # routes requests to Link.handle_get_request and friends
+    "engineio.AsyncServer.handle_request": (
+        engineio.AsyncServer.handle_request,
+        "1a8c878e35166cfe",
+    ),
+    # Link.close triggers "disconnect" through it
+    "engineio.AsyncServer._trigger_event": (
+        engineio.AsyncServer._trigger_event,
+        "4a09b6e47eb66532",
+    ),
+    # the attributes Link declares
+    "engineio.base_socket.BaseSocket.__init__": (
+        base_socket.BaseSocket.__init__,
+        "8532b631a4dc815f",
+    ),
+    # overridden by Link
+    "engineio.AsyncSocket.send": (async_socket.AsyncSocket.send, "0437276ccba7ab09"),
+    "engineio.AsyncSocket.poll": (async_socket.AsyncSocket.poll, "826f58a9f3606db2"),
+    "engineio.AsyncSocket.close": (async_socket.AsyncSocket.close, "faa2e93902543244"),
+    "engineio.AsyncSocket.schedule_ping": (
+        async_socket.AsyncSocket.schedule_ping,
+        "fe316639159cd70d",
+    ),
+    "engineio.AsyncSocket._websocket_handler": (
+        async_socket.AsyncSocket._websocket_handler,
+        "27f120df4d717a24",
+    ),
+    # called by Link: PONG must call schedule_ping, MESSAGE the server
+    "engineio.AsyncSocket.receive": (
+        async_socket.AsyncSocket.receive,
+        "a91ae36ec2fb5340",
+    ),
+    "engineio.AsyncSocket.handle_get_request": (
+        async_socket.AsyncSocket.handle_get_request,
+        "05eaae9f0a60d9be",
+    ),
+    "engineio.AsyncSocket._upgrade_websocket": (
+        async_socket.AsyncSocket._upgrade_websocket,
+        "820b83efe96adb98",
+    ),
+    # Link reads ws._sock and ws.environ["aiohttp.request"]
+    "engineio.async_drivers.aiohttp.WebSocket.__call__": (
+        eio_aiohttp.WebSocket.__call__,
+        "71f9a94476d737c3",
+    ),
+    # wrapped by ChatServer
+    "socketio.AsyncServer._handle_event_internal": (
+        socketio.AsyncServer._handle_event_internal,
+        "472e8b723a12d507",
+    ),
+    "socketio.AsyncServer._handle_eio_message": (
+        socketio.AsyncServer._handle_eio_message,
+        "bef50fc0e1635921",
+    ),
+    "socketio.AsyncServer._handle_eio_connect": (
+        socketio.AsyncServer._handle_eio_connect,
+        "76704886d944a7e6",
+    ),
+    "socketio.AsyncServer._handle_eio_disconnect": (
+        socketio.AsyncServer._handle_eio_disconnect,
+        "9344593148b66fd9",
+    ),
+    # SocketIODoor.kick
+    "socketio.AsyncServer.disconnect": (
+        socketio.AsyncServer.disconnect,
+        "7d2f76686c12cc23",
+    ),
+    # passes unknown options (max_unsent) on to Engine; async_handlers off
+    "socketio.base_server.BaseServer.__init__": (
+        base_server.BaseServer.__init__,
+        "6b998e091b34a563",
+    ),
+    # ChatServer.link
+    "socketio.base_manager.BaseManager.eio_sid_from_sid": (
+        base_manager.BaseManager.eio_sid_from_sid,
+        "b0c0aeb5430d5248",
+    ),
+}
+
+
+def fingerprint(function: Any) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", sorted(RELIED_ON))
+def test_upstream_internals_are_as_written_against(name: str) -> None:
+    function, expected = RELIED_ON[name]
+    assert fingerprint(function) == expected, (
+        f"{name} changed upstream: re-read events/engine.py against it, "
+        "then update its fingerprint here and the pin in pyproject.toml"
+    )
+
+
+def test_installed_versions_are_the_pinned_ones() -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    pins = dict(
+        m.groups() for d in deps if (m := re.fullmatch(r"([\w-]+)==([\w.]+)", d))
+    )
+    for package in ("python-socketio", "python-engineio"):
+        assert metadata.version(package) == pins[package], package
+
+
+def test_our_classes_plug_in_where_expected() -> None:
+    sio = ChatServer(async_mode="aiohttp", max_unsent=4096)
+    assert isinstance(sio.eio, Engine) and sio.eio.max_unsent == 4096
+    assert sio.eio.async_handlers is False  # our reader awaits each packet
+    assert sio.eio.start_service_task is False  # each Link times itself out
+    link = Link(sio.eio, "sid")
+    for attr in ("queue", "connected", "upgrading", "upgraded", "closing", "closed"):
+        assert hasattr(link, attr), attr
