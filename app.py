@@ -18,7 +18,7 @@ from chat.service import ChatService
 from config import Config, load_config
 from events import create_sio
 from store import make_store
-from web import api, pages, sockets
+from web import api, pages
 from web.keys import CONFIG, HTTP_DOOR, SERVICE, WS_DOOR
 from web.sessions import HttpDoor, Sessions
 from web.ws import WebSocketDoor
@@ -47,7 +47,6 @@ def create_app(config: Config | None = None) -> web.Application:
     app[SERVICE] = service
     sio = create_sio(config, service)
     sio.attach(app)
-    sockets.setup(app)
     app[WS_DOOR] = WebSocketDoor(config.max_unsent)
     fanout.add_door("ws", app[WS_DOOR])
     app[HTTP_DOOR] = HttpDoor(Sessions(config.session_ttl))
@@ -74,7 +73,7 @@ def create_app(config: Config | None = None) -> web.Application:
             for task in stuck:
                 task.cancel()
         await sio.shutdown()
-        await sockets.close_all(app)
+        app[WS_DOOR].close_all()
 
     app.on_shutdown.append(close_connections)
     return app

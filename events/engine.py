@@ -4,15 +4,19 @@ Written against python-engineio 4.15.1 and python-socketio 5.18.1, pinned
 exactly in pyproject.toml; ``tests/unit/test_engine.py`` fails loudly when
 an upgrade changes anything relied on here:
 
-- ``engineio.AsyncServer._handle_connect`` is replaced so that each session
-  is a :class:`Link`;
-- :class:`Link` overrides ``AsyncSocket.send``, ``poll``, ``close``,
-  ``schedule_ping`` and ``_websocket_handler``;
+- ``engineio.AsyncServer.handle_request`` is wrapped: WebSocket requests
+  (new sessions and polling sessions upgrading) are served here, without
+  engineio's WSGI-style environ and its wrappers, which a session would hold
+  for its whole life; everything else goes to engineio;
+- ``engineio.AsyncServer._handle_connect`` (new polling sessions) is
+  replaced so that each session is a :class:`Link`;
+- :class:`Link` overrides ``AsyncSocket.send``, ``poll``, ``close`` and
+  ``schedule_ping``, and calls ``receive``;
 - ``socketio.AsyncServer._handle_event_internal`` is wrapped to learn whether
   the client asked for an ack (python-socketio does not say);
 - ``socketio.AsyncServer._handle_eio_message`` is wrapped to answer malformed
   and binary packets instead of logging a traceback for each;
-- ``socketio.AsyncServer._handle_eio_connect`` keeps a slim environ;
+- ``socketio.AsyncServer._handle_eio_connect`` keeps no environ;
 - ``manager.eio_sid_from_sid`` and ``AsyncServer.eio.sockets`` find a link.
 
 Why: engineio gives each WebSocket session a writer task and a queue, a
@@ -20,7 +24,7 @@ task per heartbeat and a ``wait_for`` per received frame, and its ``send``
 raises for a session that timed out, which ends a broadcast loop. A
 :class:`Link` writes straight to the transport through an
 :class:`~web.wire.Outlet`, keeps one timer for its heartbeat, and never
-raises on send.
+raises on send. An idle session is one task with a short chain of frames.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from engineio import exceptions as eio_exceptions, packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
 from events.codec import event_text
+from web.origin import origin_allowed
 from web.wire import BINARY, Outlet, frame
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,7 @@ _ack_requested: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "ack_requested", default=False
 )
 _tasks: set[asyncio.Task[Any]] = set()
+_NO_ENVIRON: dict[str, Any] = {}
 
 
 def ack_requested() -> bool:
@@ -106,6 +112,8 @@ class Link(AsyncSocket):  # type: ignore[misc]
         self._queued = 0
         self._strikes = 0
         self._end_reason: str | None = None
+        self.remote = ""
+        """The client's address."""
 
     # Sending -------------------------------------------------------------
 
@@ -227,27 +235,27 @@ class Link(AsyncSocket):  # type: ignore[misc]
             else:
                 _spawn(self.close(wait=False, reason="bad packets"))
 
-    async def _websocket_handler(self, ws: Any) -> None:
-        sock: web.WebSocketResponse = ws._sock
-        if self.connected:
-            if not await self._upgrade(sock):
-                return
+    async def run(
+        self, request: web.Request, *, upgrade: bool = False
+    ) -> web.WebSocketResponse:
+        """Serve the session over a WebSocket until either side ends it.
+
+        One frame for the session's whole life: an idle session is this
+        coroutine parked in ``receive``.
+        """
+        # No permessage-deflate: for short chat lines compressing costs more
+        # CPU than all the rest of a broadcast (the Node.js server's default).
+        sock = web.WebSocketResponse(
+            compress=False, max_msg_size=self.server.max_http_buffer_size
+        )
+        await sock.prepare(request)
+        if upgrade:
+            if not await self._probe(sock):
+                return sock
         else:
-            self.connected = True
-            self.upgraded = True
-        request: web.Request = ws.environ["aiohttp.request"]
-        transport = request.transport
-        assert transport is not None  # prepared just now
-        outlet = Outlet(transport, self.server.max_unsent, f"session {self.sid}")
-        waiting = []
-        while not self.queue.empty():
-            pkt = self.queue.get_nowait()
-            self.queue.task_done()
-            if pkt is not None:
-                waiting.append(pkt)
-        outlet.write(frames(waiting), bulk=True)
-        self.outlet = outlet
-        self.queue = None  # never used again; its deques cost ~3 KB a session
+            self.connected = self.upgraded = True
+        assert request.transport is not None  # prepared just now
+        self._go_direct(request.transport)
         try:
             while True:
                 msg = await sock.receive()
@@ -257,6 +265,37 @@ class Link(AsyncSocket):  # type: ignore[misc]
         finally:
             reason = self._end_reason or self.server.reason.TRANSPORT_CLOSE
             await self.close(wait=False, abort=True, reason=reason)
+        return sock
+
+    def _go_direct(self, transport: asyncio.Transport) -> None:
+        """From now on write straight to ``transport``; what was queued first."""
+        waiting = []
+        while not self.queue.empty():
+            pkt = self.queue.get_nowait()
+            self.queue.task_done()
+            if pkt is not None:
+                waiting.append(pkt)
+        self.outlet = Outlet(transport, self.server.max_unsent, self.sid)
+        self.outlet.write(frames(waiting), bulk=True)
+        self.queue = None  # never used again; its deques cost ~3 KB a session
+
+    async def _probe(self, sock: web.WebSocketResponse) -> bool:
+        """A polling session moving to WebSocket: PING "probe", PONG "probe",
+        UPGRADE; until then packets keep going to the pending poll."""
+        self.upgrading = True
+        try:
+            probe = await sock.receive()
+            if probe.type is not WSMsgType.TEXT or probe.data != "2probe":
+                return False
+            await sock.send_str("3probe")
+            self.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends a poll
+            done = await sock.receive()
+            if done.type is not WSMsgType.TEXT or done.data != "5":
+                return False
+            self.upgraded = True
+            return True
+        finally:
+            self.upgrading = False
 
     async def _on_frame(self, data: str | bytes) -> None:
         try:
@@ -269,23 +308,6 @@ class Link(AsyncSocket):  # type: ignore[misc]
         except eio_exceptions.UnknownPacketError:
             self.strike("Unknown Engine.IO packet type.")
 
-    async def _upgrade(self, sock: web.WebSocketResponse) -> bool:
-        """The polling-to-WebSocket probe: PING "probe", PONG "probe", UPGRADE."""
-        self.upgrading = True
-        try:
-            probe = await sock.receive()
-            if probe.type is not WSMsgType.TEXT or probe.data != "2probe":
-                return False
-            await sock.send_str("3probe")
-            self.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends a poll
-            upgrade = await sock.receive()
-            if upgrade.type is not WSMsgType.TEXT or upgrade.data != "5":
-                return False
-            self.upgraded = True
-            return True
-        finally:
-            self.upgrading = False
-
 
 class Engine(engineio.AsyncServer):  # type: ignore[misc]
     """engineio's server, making :class:`Link` sessions.
@@ -297,9 +319,38 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         super().__init__(monitor_clients=False, **kwargs)
         self.max_unsent = max_unsent
 
-    async def _handle_connect(
-        self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
-    ) -> Any:
+    async def handle_request(self, request: web.Request) -> web.StreamResponse:
+        """WebSocket sessions are served here; the rest goes to engineio."""
+        query = request.query
+        if (
+            query.get("transport") == "websocket"
+            and request.headers.get("Upgrade", "").lower() == "websocket"
+            and isinstance(self.cors_allowed_origins, str | list)
+            and origin_allowed(request.headers.get("Origin"), self.cors_allowed_origins)
+        ):
+            sid = query.get("sid")
+            if sid is None and query.get("EIO") == "4":
+                link = self._new_link()
+                link.remote = request.remote or ""
+                if not await self._accepted(link, {"aiohttp.request": request}):
+                    return web.Response(status=401, text="connection refused")
+                return await link.run(request)
+            link = self.sockets.get(sid)
+            if isinstance(link, Link) and link.connected and not link.upgraded:
+                return await link.run(request, upgrade=True)
+        response: web.StreamResponse = await super().handle_request(request)
+        return response
+
+    async def _accepted(self, link: Link, environ: dict[str, Any]) -> bool:
+        accepted = await self._trigger_event("connect", link.sid, environ)
+        if accepted is not None and accepted is not True:
+            del self.sockets[link.sid]
+            return False
+        link.start_heartbeat()
+        return True
+
+    def _new_link(self, transport: str = "websocket") -> Link:
+        """A registered session with its OPEN packet queued."""
         sid = self.generate_id()
         link = Link(self, sid)
         self.sockets[sid] = link
@@ -312,16 +363,18 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
             "maxPayload": self.max_http_buffer_size,
         }
         link.put([eio_packet.Packet(eio_packet.OPEN, opening)])
-        accepted = await self._trigger_event("connect", sid, environ, run_async=False)
-        if accepted is not None and accepted is not True:
-            del self.sockets[sid]
-            return self._unauthorized(accepted or None)
-        link.start_heartbeat()
-        if transport == "websocket":
-            response = await link.handle_get_request(environ)
-            if link.closed:
-                self.sockets.pop(sid, None)
-            return response
+        return link
+
+    async def _handle_connect(
+        self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
+    ) -> Any:
+        """A new long-polling session (WebSocket ones start in handle_request)."""
+        if transport != "polling":
+            return self._bad_request("Invalid websocket upgrade")
+        link = self._new_link(transport)
+        link.remote = environ["aiohttp.request"].remote or ""
+        if not await self._accepted(link, environ):
+            return self._unauthorized()
         link.connected = True
         try:
             return self._ok(await link.poll(), jsonp_index=jsonp_index)
@@ -342,13 +395,9 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         return link
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
-        # Keep what a handler may want, not every header of the first request.
-        request: web.Request = environ["aiohttp.request"]
-        slim = {"REMOTE_ADDR": request.remote or ""}
-        for key in ("HTTP_ORIGIN", "HTTP_USER_AGENT", "HTTP_X_FORWARDED_FOR"):
-            if key in environ:
-                slim[key] = environ[key]
-        await super()._handle_eio_connect(eio_sid, slim)
+        # python-socketio keeps the environ for the session's life; nothing
+        # here reads it (the address is on the Link), so keep none.
+        await super()._handle_eio_connect(eio_sid, _NO_ENVIRON)
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
         if isinstance(data, bytes) or data[:1] in ("5", "6"):

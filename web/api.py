@@ -61,11 +61,20 @@ def error_response(exc: ChatError) -> web.Response:
     return json_response({"error": exc.as_dict()}, status=status, headers=headers)
 
 
-@web.middleware
-async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """CORS, a per-address rate limit and JSON errors for everything in /api/."""
-    if not request.path.startswith("/api/"):
-        return await handler(request)
+def _endpoint(handler: Handler) -> Handler:
+    """CORS, a per-address rate limit and JSON errors around an API handler.
+
+    A wrapper per route rather than an app middleware: a middleware would
+    stay on the stack of every WebSocket for its whole life.
+    """
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        return await _api(request, handler)
+
+    return endpoint
+
+
+async def _api(request: web.Request, handler: Handler) -> web.StreamResponse:
     cors = _cors_headers(request)
     if request.method == "OPTIONS" and cors:
         return web.Response(status=204, headers=cors | _PREFLIGHT)
@@ -148,7 +157,8 @@ def _query(
 
 def _room(request: web.Request, session: Session | None) -> str:
     """``?room=``, else the room the session's nickname is held in."""
-    member = request.app[SERVICE].presence.get(session.conn) if session else None
+    presence = request.app[SERVICE].presence
+    member = presence.get(session.conn) if session else None
     return check_room(request.query.get("room", member.room if member else None))
 
 
@@ -238,13 +248,27 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(spec())
 
 
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "/api/session", create_session),
+    ("DELETE", "/api/session", delete_session),
+    ("GET", "/api/messages", get_messages),
+    ("POST", "/api/messages", post_message),
+    ("POST", "/api/typing", post_typing),
+    ("GET", "/api/users", get_users),
+    ("GET", "/api/openapi.json", openapi),
+]
+
+
+async def _no_such_route(request: web.Request) -> web.StreamResponse:
+    """Everything else under /api/, so that it too gets CORS and JSON errors."""
+    methods = {method for method, path, _ in ROUTES if path == request.path}
+    if methods:
+        raise web.HTTPMethodNotAllowed(request.method, methods)
+    raise web.HTTPNotFound()
+
+
 def setup(app: web.Application) -> None:
     app[LIMITER] = KeyedLimiter(rate=20, burst=60)
-    app.middlewares.append(api_middleware)
-    app.router.add_post("/api/session", create_session)
-    app.router.add_delete("/api/session", delete_session)
-    app.router.add_get("/api/messages", get_messages)
-    app.router.add_post("/api/messages", post_message)
-    app.router.add_post("/api/typing", post_typing)
-    app.router.add_get("/api/users", get_users)
-    app.router.add_get("/api/openapi.json", openapi)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, _endpoint(handler))
+    app.router.add_route("*", "/api/{tail:.*}", _endpoint(_no_such_route))

@@ -121,13 +121,22 @@ class WebSocketDoor:
                 WSCloseCode.POLICY_VIOLATION, "replaced by a newer connection"
             )
 
+    def close_all(self) -> None:
+        """Shutdown: 1001 to everyone, so clients reconnect (to another process)."""
+        for peer in self._peers.values():
+            peer.outlet.close(WSCloseCode.GOING_AWAY, "server shutdown")
+
 
 async def serve(
     request: web.Request, service: ChatService, door: WebSocketDoor, heartbeat: float
 ) -> web.WebSocketResponse:
     # aiohttp closes the socket (1009) past max_msg_size; below it, frames
     # larger than MAX_FRAME get an error and the connection stays up.
-    ws = web.WebSocketResponse(heartbeat=heartbeat, max_msg_size=4 * frames.MAX_FRAME)
+    # No permessage-deflate: compressing short chat lines costs more CPU than
+    # the rest of a broadcast (the Node.js server's default, too).
+    ws = web.WebSocketResponse(
+        heartbeat=heartbeat, max_msg_size=4 * frames.MAX_FRAME, compress=False
+    )
     await ws.prepare(request)
     peer = door.open(request)
     try:
