@@ -40,7 +40,9 @@ class Config:
         120.0, "seconds an idle HTTP API session keeps its nickname"
     )
     rate_limit: float = _opt(
-        5.0, "messages per second one person may post, sustained (0 disables)"
+        5.0,
+        "messages per second one person may post, sustained (0 turns off all "
+        "flood limits: posts, joins, typing)",
     )
     rate_burst: int = _opt(20, "messages one person may post in a burst")
     ping_interval: float = _opt(

@@ -6,8 +6,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from chat.ratelimit import TokenBucket
-
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
@@ -56,9 +54,10 @@ class Member:
     format: str = "structured"
     """Which events a Socket.IO client asked for: ``tutorial``, ``structured``
     or ``both`` (see docs/protocol.md); other doors have one form."""
+    address: str = ""
+    """Where the connection comes from, for per-address limits."""
     typing: bool = False
     typing_timer: asyncio.TimerHandle | None = None
-    bucket: TokenBucket | None = None
 
 
 @dataclass(frozen=True, slots=True)

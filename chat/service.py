@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 
 from chat.fanout import Fanout
+from chat.limits import Limits
+from chat.locks import KeyedLock
 from chat.models import (
     Joined,
     Member,
@@ -17,7 +19,6 @@ from chat.models import (
     TypingChanged,
 )
 from chat.presence import Presence
-from chat.ratelimit import TokenBucket
 from chat.rules import (
     ChatError,
     JoinRequest,
@@ -31,8 +32,10 @@ from chat.rules import (
 from chat.sequencer import Sequencer
 from store.base import HistoryStore
 
-TYPING_TIMEOUT = 5.0
-"""Seconds after which a typing indicator clears itself (a tab went away)."""
+TYPING_TIMEOUT = 6.0
+"""Seconds after which a typing indicator clears itself (a tab went away).
+The page repeats ``typing: true`` every few seconds while someone types
+(see static/chat.js), well within this."""
 CATCHUP_LIMIT = 5000
 """Most messages replayed to a reconnecting client. One that missed more
 gets the recent history instead, shown as earlier messages: better an
@@ -57,7 +60,10 @@ class ChatService:
         self.presence = Presence()
         self.sequencer = Sequencer(store, fanout, max_group)
         self._history = history
-        self._rate = (rate_limit, rate_burst)
+        self.limits = Limits(rate_limit, rate_burst)
+        # join, leave and rename of one connection happen one at a time,
+        # whichever door they come through and however many tasks it runs.
+        self._serial = KeyedLock()
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -76,7 +82,9 @@ class ChatService:
             raise ChatError("not_joined", "Join the chat with a nickname first.")
         return member
 
-    async def join(self, door: str, conn: str, data: object) -> Joined:
+    async def join(
+        self, door: str, conn: str, data: object, *, address: str = ""
+    ) -> Joined:
         """``data`` as the client sent it: a nickname or a JoinRequest's fields.
 
         A nickname held by a connection with the same ``client`` id is taken
@@ -84,13 +92,22 @@ class ChatService:
         connection is kicked and nobody sees it leave and rejoin.
         """
         request = parse_join(data)
+        async with self._serial.hold(conn):
+            self.limits.take("join", conn, request.client, address)
+            return await self._join(door, conn, request, address)
+
+    async def _join(
+        self, door: str, conn: str, request: JoinRequest, address: str
+    ) -> Joined:
         holder = self._holder(request, conn)
         if self.presence.get(conn) is not None:
-            await self.leave(conn)  # a second join renames or switches rooms
-            holder = self._holder(request, conn)  # leave() awaited
+            await self._leave(conn)  # a second join renames or switches rooms
+            holder = self._holder(request, conn)  # _leave() awaited
+        was_typing = False
         if holder is not None:
             self.presence.remove(holder.conn)
             self._cancel_typing(holder)
+            was_typing, holder.typing = holder.typing, False
         member = Member(
             door=door,
             conn=conn,
@@ -98,7 +115,7 @@ class ChatService:
             room=request.room,
             client=request.client,
             format=request.format,
-            bucket=TokenBucket(*self._rate) if self._rate[0] > 0 else None,
+            address=address,
         )
         self.presence.add(member)  # no await since the holder check: no race
         try:
@@ -112,9 +129,15 @@ class ChatService:
             if self.presence.get(conn) is member:
                 self.presence.remove(conn)
                 await self.fanout.door(member).detach(member)
+            if holder is not None:  # its old connection is gone too: say so
+                await self.fanout.publish([MemberLeft(holder.room, holder.name)])
             raise
-        if holder is None:  # a take-over keeps the name: nobody left or came
+        if holder is None:
             await self.fanout.publish([MemberJoined(member.room, member.name)])
+        elif was_typing:  # a take-over keeps the name, not the old indicator
+            await self.fanout.publish(
+                [TypingChanged(holder.room, holder.name, False, holder.conn)]
+            )
         return joined
 
     def _holder(self, request: JoinRequest, conn: str) -> Member | None:
@@ -161,6 +184,10 @@ class ChatService:
         return joined
 
     async def leave(self, conn: str) -> None:
+        async with self._serial.hold(conn):
+            await self._leave(conn)
+
+    async def _leave(self, conn: str) -> None:
         member = self.presence.remove(conn)
         if member is None:
             return
@@ -171,14 +198,7 @@ class ChatService:
     async def post(self, conn: str, text: object) -> Message:
         member = self.member(conn)
         clean = check_text(text)
-        if member.bucket is not None:
-            wait = member.bucket.take()
-            if wait > 0:
-                raise ChatError(
-                    "rate_limited",
-                    "You are sending messages too fast; wait a moment.",
-                    retry_after=round(wait, 3),
-                )
+        self.limits.take("post", conn, member.client, member.address)
         ts = int(self._clock() * 1000)
         stored = self.sequencer.submit(NewMessage(member.room, member.name, clean, ts))
         if member.typing:
@@ -187,7 +207,10 @@ class ChatService:
 
     async def typing(self, conn: str, value: object) -> None:
         member = self.member(conn)
-        await self._set_typing(member, check_typing(value))
+        typing = check_typing(value)
+        if typing != member.typing:  # a refresh broadcasts nothing: free
+            self.limits.take("typing", conn, member.client, member.address)
+        await self._set_typing(member, typing)
 
     async def history(
         self, room: object, after: object, limit: int

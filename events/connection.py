@@ -32,7 +32,9 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
             return
 
         async def auto_join() -> Reply:
-            joined = await service.join("sio", conn_id(sid), auth)
+            joined = await service.join(
+                "sio", conn_id(sid), auth, address=door.address(sid)
+            )
             reply = joined.as_dict()
             door.send(sid, "joined", reply)
             return reply

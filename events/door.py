@@ -10,6 +10,7 @@ recipient of that form.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,7 @@ class SocketIODoor:
         self.sio = sio
         self._subs: dict[str, _Sub] = {}
         self._rooms: dict[str, dict[str, _Sub]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # Who gets what -------------------------------------------------------
 
@@ -154,7 +156,15 @@ class SocketIODoor:
             self.spectate(sid, member.format)
 
     async def kick(self, member: Member) -> None:
-        await self.sio.disconnect(_sid(member))
+        # In a task of its own: the disconnect handler it runs leaves through
+        # the core, which must not wait on the join that is kicking.
+        task = asyncio.create_task(self.sio.disconnect(_sid(member)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def address(self, sid: str) -> str:
+        link = self.sio.link(sid)
+        return link.remote if link is not None else ""
 
     # To one connection ---------------------------------------------------
 

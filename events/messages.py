@@ -13,7 +13,9 @@ from events.reply import Reply, answer, first
 def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
     async def join(sid: str, *args: Any) -> Reply:
         async def work() -> Reply:
-            joined = await service.join("sio", conn_id(sid), first(args))
+            joined = await service.join(
+                "sio", conn_id(sid), first(args), address=door.address(sid)
+            )
             return joined.as_dict()
 
         return await answer(door, sid, "join", work())

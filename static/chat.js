@@ -176,11 +176,18 @@
   }
   socket.on("chat_error", onError);
 
-  // Typing: say "true" once when typing starts, "false" after a pause.
+  // Typing: "true" when typing starts and again every few seconds while it
+  // goes on (the server forgets an indicator after 6 s without one), "false"
+  // after a 3 s pause.
   let typingTimer = null;
+  let typingSaid = 0;
   input.addEventListener("input", () => {
-    if (typingTimer === null) socket.emit("typing", true);
-    else clearTimeout(typingTimer);
+    const now = Date.now();
+    if (typingTimer === null || now - typingSaid > 2500) {
+      socket.emit("typing", true);
+      typingSaid = now;
+    }
+    clearTimeout(typingTimer);
     typingTimer = setTimeout(() => {
       typingTimer = null;
       socket.emit("typing", false);

@@ -172,7 +172,9 @@ async def create_session(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     session = door.sessions.create()
     try:
-        joined = await service.join("http", session.conn, body)
+        joined = await service.join(
+            "http", session.conn, body, address=request.remote or ""
+        )
     except BaseException:
         door.sessions.drop(session.token)
         raise

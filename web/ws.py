@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 class Peer:
     conn: str
     outlet: Outlet
+    address: str
 
     def send(self, *items: dict[str, Any], bulk: bool = False) -> None:
         self.outlet.write(_framed(items), bulk=bulk)
@@ -72,7 +73,9 @@ class WebSocketDoor:
         conn = f"ws:{next(self._ids)}"
         transport = request.transport
         assert transport is not None  # the response was prepared
-        peer = Peer(conn, Outlet(transport, self._max_unsent, conn))
+        peer = Peer(
+            conn, Outlet(transport, self._max_unsent, conn), request.remote or ""
+        )
         self._peers[conn] = peer
         return peer
 
@@ -157,7 +160,7 @@ async def _handle(service: ChatService, peer: Peer, text: str) -> None:
         joined = service.presence.get(peer.conn) is not None
         command = frames.parse_frame(text, joined=joined)
         if command.kind == "join":
-            await service.join("ws", peer.conn, command.data)
+            await service.join("ws", peer.conn, command.data, address=peer.address)
             if command.then_post is not None:
                 await service.post(peer.conn, command.then_post)
         elif command.kind == "post":

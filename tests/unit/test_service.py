@@ -286,3 +286,95 @@ async def test_stop_flushes_queued_messages(door: RecordingDoor) -> None:
     with pytest.raises(ChatError) as info:
         await service.post("c1", "late")
     assert info.value.code == "unavailable"
+
+
+async def test_rejoining_or_reconnecting_does_not_reset_the_flood_limit(
+    door: RecordingDoor,
+) -> None:
+    service = await make_service(door, rate_limit=0.001, rate_burst=3)
+    try:
+        await service.join("t", "c1", {"name": "ann", "client": "tab"})
+        for i in range(3):
+            await service.post("c1", str(i))
+        await service.join("t", "c1", {"name": "ann2", "client": "tab"})  # rename
+        with pytest.raises(ChatError) as info:
+            await service.post("c1", "again")
+        assert info.value.code == "rate_limited"
+        await service.leave("c1")
+        # A new connection of the same client starts where the old one was.
+        await service.join("t", "c2", {"name": "ann", "client": "tab"})
+        with pytest.raises(ChatError):
+            await service.post("c2", "after reconnect")
+        assert len(door.of(MessagePosted)) == 3
+    finally:
+        await shutdown(service)
+
+
+async def test_joins_and_typing_changes_are_limited(door: RecordingDoor) -> None:
+    service = await make_service(door, rate_limit=1, rate_burst=5)
+    try:
+        codes = []
+        for i in range(8):
+            try:
+                await service.join("t", "c1", f"name{i}")
+            except ChatError as exc:
+                codes.append(exc.code)
+        assert codes == ["rate_limited"] * 3  # a burst of 5, then one per 2 s
+        for _ in range(30):  # refreshing "typing" changes nothing: free
+            await service.typing("c1", True)
+        flips = 0
+        with pytest.raises(ChatError) as info:
+            for flips in range(1, 30):
+                await service.typing("c1", flips % 2 == 0)
+        assert info.value.code == "rate_limited" and flips < 15
+        assert len(door.of(TypingChanged)) < 15
+    finally:
+        await shutdown(service)
+
+
+async def test_two_joins_on_one_connection_do_not_interleave(
+    service: ChatService, door: RecordingDoor
+) -> None:
+    await asyncio.gather(
+        service.join("t", "c1", {"name": "a", "room": "one"}),
+        service.join("t", "c1", {"name": "b", "room": "two"}),
+    )
+    # One membership, the last one, and the room saw a clean hand-over.
+    assert service.presence.get("c1") is not None
+    assert service.presence.names("one") == () and service.presence.names("two") == (
+        "b",
+    )
+    assert door.attached == ["c1"]
+    assert door.events == [
+        MemberJoined("one", "a"),
+        MemberLeft("one", "a"),
+        MemberJoined("two", "b"),
+    ]
+
+
+async def test_take_over_clears_the_old_typing_indicator(
+    service: ChatService, door: RecordingDoor
+) -> None:
+    await service.join("t", "old", {"name": "ann", "client": "tab"})
+    await service.typing("old", True)
+    await service.join("t", "new", {"name": "ann", "client": "tab"})
+    assert [(e.name, e.typing) for e in door.of(TypingChanged)] == [
+        ("ann", True),
+        ("ann", False),
+    ]
+
+
+async def test_a_failed_take_over_announces_the_leave(
+    service: ChatService, door: RecordingDoor
+) -> None:
+    await service.join("t", "old", {"name": "ann", "client": "tab"})
+
+    async def gone(member: Member) -> bool:
+        return False  # the new connection closed mid-join
+
+    door.attach = gone  # type: ignore[method-assign]
+    with pytest.raises(ChatError):
+        await service.join("t", "new", {"name": "ann", "client": "tab"})
+    assert door.kicked == ["old"]
+    assert door.of(MemberLeft) == [MemberLeft("lobby", "ann")]
+    assert service.presence.names("lobby") == ()
