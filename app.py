@@ -74,6 +74,7 @@ def create_app(config: Config | None = None) -> web.Application:
                 task.cancel()
         await sio.shutdown()
         app[WS_DOOR].close_all()
+        app[HTTP_DOOR].close()
 
     app.on_shutdown.append(close_connections)
     return app

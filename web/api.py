@@ -9,6 +9,8 @@ for too many requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,10 +21,12 @@ from aiohttp import web
 from chat.models import Message
 from chat.ratelimit import KeyedLimiter
 from chat.rules import ChatError, check_room
+from chat.service import PAGE_LIMIT
 from web.keys import CONFIG, HTTP_DOOR, SERVICE
 from web.openapi import spec
 from web.sessions import Session
 
+log = logging.getLogger(__name__)
 MAX_WAIT = 30.0
 DEFAULT_LIMIT = 100
 _STATUS = {
@@ -141,7 +145,11 @@ def _session(request: web.Request) -> Session:
 
 
 def _query(
-    request: web.Request, name: str, cast: Callable[[str], float], top: float
+    request: web.Request,
+    name: str,
+    cast: Callable[[str], float],
+    low: float,
+    high: float,
 ) -> float | None:
     raw = request.query.get(name)
     if raw is None:
@@ -149,9 +157,11 @@ def _query(
     try:
         value = cast(raw)
     except ValueError:
-        value = -1
-    if not 0 <= value <= top:
-        raise ChatError("bad_query", f"{name} must be a number from 0 to {top:g}.")
+        value = low - 1
+    if not low <= value <= high:
+        raise ChatError(
+            "bad_query", f"{name} must be a number from {low:g} to {high:g}."
+        )
     return value
 
 
@@ -198,20 +208,20 @@ async def get_messages(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     session = _maybe_session(request)
     room = _room(request, session)
-    after = _query(request, "after", int, 2**63 - 1)
-    limit = int(_query(request, "limit", int, 10**6) or DEFAULT_LIMIT)
-    wait = _query(request, "wait", float, MAX_WAIT) or 0.0
-    # Take the wake-up before reading, so a message stored in between
-    # cannot slip past both the read and the wait.
-    wake = request.app[HTTP_DOOR].waiter(room)
-    messages, last_id = await service.history(room, after, limit)
-    if not messages and wait > 0:
-        try:
-            await asyncio.wait_for(wake.wait(), wait)
-        except TimeoutError:
-            pass
-        else:
+    after = _query(request, "after", int, 0, 2**63 - 1)
+    limit = int(_query(request, "limit", int, 1, PAGE_LIMIT) or DEFAULT_LIMIT)
+    wait = _query(request, "wait", float, 0, MAX_WAIT) or 0.0
+    if wait <= 0:
+        messages, last_id = await service.history(room, after, limit)
+    else:
+        with request.app[HTTP_DOOR].listening(room) as woken:
             messages, last_id = await service.history(room, after, limit)
+            if not messages:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken, wait)
+                if request.app[HTTP_DOOR].closing:
+                    raise ChatError("unavailable", "The server is shutting down.")
+                messages, last_id = await service.history(room, after, limit)
     return json_response({"messages": _messages(messages), "last_id": last_id})
 
 
@@ -237,13 +247,20 @@ async def get_users(request: web.Request) -> web.Response:
 
 
 async def expire_sessions(app: web.Application) -> None:
-    """Free the nicknames of sessions that went quiet (a background task)."""
+    """Free the nicknames of sessions that went quiet (a background task).
+
+    A failure is logged and the sweep goes on: one bad session must not end
+    expiry for all the others.
+    """
     door, service = app[HTTP_DOOR], app[SERVICE]
     period = min(5.0, door.sessions.ttl / 4)
     while True:
         await asyncio.sleep(period)
         for session in door.sessions.expired():
-            await service.leave(session.conn)
+            try:
+                await service.leave(session.conn)
+            except Exception:
+                log.exception("expiring session %s failed", session.conn)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -78,7 +78,7 @@ async def health(request: web.Request) -> web.Response:
         {
             "ok": True,
             "members": len(service.presence),
-            "rooms": service.presence.rooms(),
+            "rooms": len(service.presence.rooms()),
             "committed": service.sequencer.committed,
             "commits": service.sequencer.commits,
             "events": service.fanout.published,

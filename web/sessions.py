@@ -8,12 +8,14 @@ sockets to write to: it wakes the long polls waiting on a room.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from chat.models import ChatEvent, Joined, Member, MessagePosted
+from chat.rules import ChatError
 
 
 @dataclass(eq=False, slots=True)
@@ -67,21 +69,39 @@ class Sessions:
 class HttpDoor:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
-        self._waiters: dict[str, asyncio.Event] = {}
+        self._listening: dict[str, set[asyncio.Future[None]]] = {}
+        self.closing = False
 
-    def waiter(self, room: str) -> asyncio.Event:
-        """An event set by the next message in ``room``; take it before reading."""
-        event = self._waiters.get(room)
-        if event is None:
-            event = self._waiters[room] = asyncio.Event()
-        return event
+    @contextlib.contextmanager
+    def listening(self, room: str) -> Iterator[asyncio.Future[None]]:
+        """A future resolved by the next message in ``room``, or by shutdown.
+
+        Take it before reading, so that a message stored in between cannot
+        slip past both the read and the wait. Nothing is left behind when
+        the block ends, however many rooms are read.
+        """
+        if self.closing:
+            raise ChatError("unavailable", "The server is shutting down.")
+        woken = asyncio.get_running_loop().create_future()
+        listeners = self._listening.setdefault(room, set())
+        listeners.add(woken)
+        try:
+            yield woken
+        finally:
+            listeners.discard(woken)
+            if not listeners and self._listening.get(room) is listeners:
+                del self._listening[room]
+
+    def close(self) -> None:
+        """Shutdown: wake every long poll now rather than when it times out."""
+        self.closing = True
+        for listeners in self._listening.values():
+            _wake(listeners)
 
     async def deliver(self, events: Sequence[ChatEvent]) -> None:
         for event in events:
             if isinstance(event, MessagePosted):
-                waiting = self._waiters.pop(event.message.room, None)
-                if waiting is not None:
-                    waiting.set()
+                _wake(self._listening.get(event.message.room, ()))
 
     async def attach(self, member: Member) -> bool:
         return True  # long polls read the store; nothing to subscribe
@@ -94,3 +114,9 @@ class HttpDoor:
 
     async def kick(self, member: Member) -> None:
         self.sessions.drop_conn(member.conn)
+
+
+def _wake(listeners: Iterable[asyncio.Future[None]]) -> None:
+    for woken in listeners:
+        if not woken.done():
+            woken.set_result(None)

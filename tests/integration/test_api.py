@@ -8,6 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from web.keys import HTTP_DOOR, SERVICE
+
 
 @pytest.fixture
 async def http(url: str):
@@ -215,3 +217,66 @@ async def test_cors_for_other_frontends(make_server) -> None:
             assert "Access-Control-Allow-Origin" not in resp.headers
         async with http.options("api/messages", headers=evil) as resp:
             assert resp.status == 405
+
+
+async def test_reading_rooms_leaves_nothing_behind(http, server) -> None:
+    door = server.app[HTTP_DOOR]
+    for i in range(50):  # under the per-address request limit
+        wait = "&wait=0.01" if i % 2 else ""
+        status, _, _ = await call(http, "GET", f"/api/messages?room=r{i}{wait}")
+        assert status == 200
+    assert door._listening == {}
+
+
+@pytest.mark.parametrize("limit", ["0", "501", "-3", "1e9", "x"])
+async def test_limit_out_of_range_is_refused(http, limit: str) -> None:
+    status, body, _ = await call(http, "GET", f"/api/messages?limit={limit}")
+    assert status == 400 and body["error"]["code"] == "bad_query"
+    assert "1 to 500" in body["error"]["message"]
+
+
+async def test_shutdown_answers_long_polls_at_once(make_server) -> None:
+    server = await make_server()
+    url = str(server.make_url("/api/messages?wait=30"))
+    async with aiohttp.ClientSession() as http:
+        poll = asyncio.ensure_future(http.get(url))
+        await asyncio.sleep(0.3)  # the poll is waiting now
+        started = asyncio.get_running_loop().time()
+        await server.close()
+        async with await poll as resp:
+            assert resp.status == 503
+            assert (await resp.json())["error"]["code"] == "unavailable"
+        assert asyncio.get_running_loop().time() - started < 5
+
+
+async def test_session_expiry_survives_a_failure(
+    make_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await make_server(session_ttl=0.2)
+    service = server.app[SERVICE]
+    leave = service.leave
+    failed: list[str] = []
+
+    async def leave_failing_once(conn: str) -> None:
+        if not failed:
+            failed.append(conn)
+            raise RuntimeError("injected")
+        await leave(conn)
+
+    monkeypatch.setattr(service, "leave", leave_failing_once)
+    async with aiohttp.ClientSession(base_url=str(server.make_url("/"))) as http:
+        for name in ("a", "b"):
+            await session(http, name)
+        await asyncio.sleep(0.6)  # past the TTL and a sweep or two
+        for name in ("c", "d"):
+            await session(http, name)
+        await asyncio.sleep(0.6)
+    assert failed
+    assert service.presence.names("lobby") in (("a",), ("b",))  # the failed one
+
+
+async def test_healthz_gives_counts_not_room_names(http) -> None:
+    await session(http, "someone", room="secret-plans")
+    status, health, _ = await call(http, "GET", "/healthz")
+    assert status == 200 and health["members"] == 1 and health["rooms"] == 1
+    assert "secret-plans" not in str(health)
