@@ -42,7 +42,7 @@ from engineio import exceptions as eio_exceptions, packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
 from events.codec import event_text
-from web.origin import origin_allowed
+from web.origin import Allowed, environ_rule, request_allowed
 from web.wire import BINARY, Outlet, frame
 
 log = logging.getLogger(__name__)
@@ -315,9 +315,14 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
     Its client monitor task is off: each link times itself out.
     """
 
-    def __init__(self, *, max_unsent: int = 1 << 20, **kwargs: Any) -> None:
-        super().__init__(monitor_clients=False, **kwargs)
+    def __init__(
+        self, *, max_unsent: int = 1 << 20, origins: Allowed = "*", **kwargs: Any
+    ) -> None:
+        super().__init__(
+            monitor_clients=False, cors_allowed_origins=environ_rule(origins), **kwargs
+        )
         self.max_unsent = max_unsent
+        self.origins = origins
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
         """WebSocket sessions are served here; the rest goes to engineio."""
@@ -325,8 +330,7 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         if (
             query.get("transport") == "websocket"
             and request.headers.get("Upgrade", "").lower() == "websocket"
-            and isinstance(self.cors_allowed_origins, str | list)
-            and origin_allowed(request.headers.get("Origin"), self.cors_allowed_origins)
+            and request_allowed(request, self.origins)
         ):
             sid = query.get("sid")
             if sid is None and query.get("EIO") == "4":

@@ -17,7 +17,7 @@ def create_sio(config: Config, service: ChatService) -> ChatServer:
     sio = ChatServer(
         async_mode="aiohttp",
         json=OrjsonCodec,
-        cors_allowed_origins=config.cors_allowed,
+        origins=config.cors_allowed,
         ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout,
         max_http_buffer_size=MAX_PACKET,

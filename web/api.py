@@ -24,6 +24,7 @@ from chat.rules import ChatError, check_room
 from chat.service import PAGE_LIMIT
 from web.keys import CONFIG, HTTP_DOOR, SERVICE
 from web.openapi import spec
+from web.origin import request_allowed
 from web.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ _STATUS = {
     "unauthorized": 401,
     "not_joined": 401,
     "name_taken": 409,
+    "forbidden_origin": 403,
+    "unsupported_media_type": 415,
     "rate_limited": 429,
     "store_failed": 503,
     "unavailable": 503,
@@ -44,6 +47,7 @@ _PREFLIGHT = {
     "Access-Control-Allow-Headers": "Authorization, Content-Type",
     "Access-Control-Max-Age": "600",
 }
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LIMITER = web.AppKey("api_limiter", KeyedLimiter)
@@ -79,10 +83,19 @@ def _endpoint(handler: Handler) -> Handler:
 
 
 async def _api(request: web.Request, handler: Handler) -> web.StreamResponse:
-    cors = _cors_headers(request)
+    allowed = request_allowed(request, request.app[CONFIG].cors_allowed)
+    cors = _cors_headers(request) if allowed else {}
     if request.method == "OPTIONS" and cors:
         return web.Response(status=204, headers=cors | _PREFLIGHT)
-    response = await _handle(request, handler)
+    response: web.StreamResponse
+    if request.method in _WRITES and not allowed:
+        # A page on another site: refused before anything is done. Reads
+        # need no guard (the browser hides the answer without CORS headers).
+        response = error_response(
+            ChatError("forbidden_origin", "Requests from this origin are not allowed.")
+        )
+    else:
+        response = await _handle(request, handler)
     response.headers.update(cors)
     return response
 
@@ -105,15 +118,17 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _cors_headers(request: web.Request) -> dict[str, str]:
-    """The same origins as the Socket.IO door (``--cors-origins``)."""
     origin = request.headers.get("Origin")
-    allowed = request.app[CONFIG].cors_allowed
-    if origin is None or (allowed != "*" and origin not in allowed):
+    if origin is None:
         return {}
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    # Only JSON: a cross-site form or a "simple" text/plain request cannot
+    # set this type without a preflight, which the origin rule answers.
+    if request.content_type != "application/json":
+        raise ChatError("unsupported_media_type", "Send the body as application/json.")
     try:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError:

@@ -1,12 +1,35 @@
-"""One cross-origin rule for every door (``--cors-origins``)."""
+"""One cross-origin rule for every door (``--cors-origins``).
+
+Browsers send ``Origin`` on every cross-site request, on every WebSocket
+handshake, and on same-site writes. A request may go ahead when it has no
+``Origin`` (not a browser page on another site), when it comes from the
+server's own pages, or when its origin is listed (``*``: any).
+"""
 
 from __future__ import annotations
 
+from typing import Any
 
-def origin_allowed(origin: str | None, allowed: str | list[str]) -> bool:
-    """Whether a request from ``origin`` may connect or write.
+from aiohttp import web
 
-    A request without an ``Origin`` header does not come from a page on
-    another site (browsers always send one cross-site), so it is allowed.
-    """
-    return origin is None or allowed == "*" or origin in allowed
+Allowed = str | list[str]
+
+
+def origin_allowed(origin: str | None, allowed: Allowed, own: str) -> bool:
+    return origin is None or allowed == "*" or origin == own or origin in allowed
+
+
+def request_allowed(request: web.Request, allowed: Allowed) -> bool:
+    own = f"{request.scheme}://{request.host}"
+    return origin_allowed(request.headers.get("Origin"), allowed, own)
+
+
+def environ_rule(allowed: Allowed) -> Any:
+    """The rule as python-engineio wants it: ``(origin, environ) -> bool``."""
+
+    def check(origin: str | None, environ: dict[str, Any]) -> bool:
+        request: web.Request = environ["aiohttp.request"]
+        own = f"{request.scheme}://{request.host}"
+        return origin_allowed(origin, allowed, own)
+
+    return check

@@ -12,6 +12,7 @@ from aiohttp import web
 from chat.rules import ChatError, check_room
 from web import ws
 from web.keys import CONFIG, SERVICE, WS_DOOR
+from web.origin import request_allowed
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_DIST = ROOT / "node_modules" / "socket.io-client" / "dist"
@@ -24,6 +25,8 @@ def _is_upgrade(request: web.Request) -> bool:
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     app = request.app
+    if not request_allowed(request, app[CONFIG].cors_allowed):
+        raise web.HTTPForbidden(text="This origin may not connect (--cors-origins).")
     return await ws.serve(
         request, app[SERVICE], app[WS_DOOR], app[CONFIG].ping_interval
     )

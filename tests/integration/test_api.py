@@ -76,17 +76,18 @@ async def test_posting_needs_a_good_token(http, headers) -> None:
 
 async def test_bad_bodies_and_rules(http) -> None:
     auth = await session(http, "ann")
+    json_type = {"Content-Type": "application/json"}
     cases = [
-        ({"data": b"{nope"}, 400, "bad_json"),
+        ({"data": b"{nope", "headers": auth | json_type}, 400, "bad_json"),
+        ({"data": b'{"text": "hi"}'}, 415, "unsupported_media_type"),
         ({"json": ["text"]}, 400, "bad_json"),
         ({"json": {"text": ""}}, 422, "invalid_text"),
         ({"json": {"text": 7}}, 422, "invalid_text"),
         ({"json": {"text": "x" * 2001}}, 422, "invalid_text"),
     ]
     for kwargs, want_status, want_code in cases:
-        status, body, _ = await call(
-            http, "POST", "/api/messages", headers=auth, **kwargs
-        )
+        kwargs.setdefault("headers", auth)
+        status, body, _ = await call(http, "POST", "/api/messages", **kwargs)
         assert (status, body["error"]["code"]) == (want_status, want_code), kwargs
         assert body["error"]["message"]
     status, body, _ = await call(http, "POST", "/api/session", json={"name": " "})
@@ -105,8 +106,9 @@ async def test_bad_bodies_and_rules(http) -> None:
 
 async def test_body_too_large(http) -> None:
     auth = await session(http, "big")
+    headers = auth | {"Content-Type": "application/json"}
     status, body, _ = await call(
-        http, "POST", "/api/messages", data=b"x" * 100_000, headers=auth
+        http, "POST", "/api/messages", data=b"x" * 100_000, headers=headers
     )
     assert (status, body["error"]["code"]) == (413, "too_large")
 
