@@ -221,6 +221,8 @@ class Link(AsyncSocket):  # type: ignore[misc]
 
     def strike(self, reason: str) -> None:
         """The client sent something malformed: tell it; drop it if it persists."""
+        if self._strikes >= MAX_STRIKES:
+            return  # already on its way out; frames still in flight change nothing
         self._strikes += 1
         if self._strikes == 1:
             log.info("session %s sent a bad packet: %s", self.sid, reason)

@@ -215,3 +215,56 @@ async def test_websockets_decline_per_message_deflate(url: str, path: str) -> No
         ws = await http.ws_connect(url + path, compress=15)
         assert ws.compress == 0
         await ws.close()
+
+
+async def raw_session(url: str, http: aiohttp.ClientSession):
+    ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
+    assert (await ws.receive_str()).startswith("0{")
+    await ws.send_str("40")
+    assert (await ws.receive_str()).startswith("40")
+    return ws
+
+
+async def test_a_flood_of_bad_packets_costs_a_few_log_lines_and_the_connection(
+    sio_client, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = await sio_client()
+    await alice.join("alice")
+    async with aiohttp.ClientSession() as http:
+        ws = await raw_session(url, http)
+        sent = 0
+        for sent in range(1, 10_001):
+            try:
+                await ws.send_str('42["message"')
+            except ConnectionResetError:
+                break
+            if ws.closed:
+                break
+        errors = []
+        while (msg := await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
+            errors.append(msg.data)
+        assert msg.type == aiohttp.WSMsgType.CLOSE
+        assert msg.data == aiohttp.WSCloseCode.POLICY_VIOLATION
+        assert 1 <= len(errors) <= 10 and '"code":"bad_packet"' in errors[0]
+    ours = [r for r in caplog.records if r.name.startswith(("events", "engineio"))]
+    assert len(ours) <= 3, [r.getMessage() for r in ours]
+    assert not any(r.exc_info for r in caplog.records)  # no tracebacks
+    assert (await alice.call("message", "still here"))["ok"]
+
+
+async def test_binary_events_are_refused_clearly(sio_client, url: str) -> None:
+    watcher = await sio_client()
+    await watcher.join("watcher")
+    async with aiohttp.ClientSession() as http:
+        ws = await raw_session(url, http)
+        await ws.send_str('451-["message",{"_placeholder":true,"num":0}]')
+        refusal = await ws.receive_str(timeout=5)
+        assert refusal.startswith('42["chat_error"')
+        assert '"code":"bad_packet"' in refusal and "Binary" in refusal
+        # The connection is not left waiting for an attachment: it still chats.
+        await ws.send_str('420["join","raw"]')
+        while not (reply := await ws.receive_str(timeout=5)).startswith("430"):
+            pass
+        assert '"ok":true' in reply
+        await ws.close()
+    assert await watcher.inbox.wait("join", lambda n: n == "raw")
