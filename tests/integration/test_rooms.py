@@ -94,11 +94,15 @@ async def test_joiner_gets_recent_history(make_server) -> None:
         await a.call("message", f"m{i}")
     b = await SioClient().connect(url)
     await b.join("bob")
+    await a.call("message", "after")
     history = await b.inbox.wait("history")
     assert [m["text"] for m in history["messages"]] == ["m2", "m3", "m4"]
     assert history["catchup"] is False and history["last_id"] == 5
     # History arrives before anything broadcast after the join.
-    assert b.inbox.items.index(("history", history)) < len(b.inbox.items)
+    live = await b.inbox.wait("chat", lambda m: m["text"] == "after")
+    events = [event for event, _ in b.inbox.items]
+    assert events.index("history") < b.inbox.items.index(("chat", live))
+    assert events.index("history") < events.index("join")  # its own notice
     for client in (a, b):
         await client.sio.disconnect()
 

@@ -85,10 +85,14 @@ async def test_bad_input_is_answered_and_changes_nothing(
     await culprit.emit(event, payload)
     err = await culprit.inbox.wait("chat_error")
     assert err["code"] == code and err["event"] == event
-    # Nothing reached anyone, and the server still serves both of them.
+    # Nothing reached anyone, and the server still serves both of them: a
+    # refused join left the culprit unjoined, anything else left it joined.
     assert await watcher.inbox.quiet("message") == []
-    ok = await culprit.call("message", "still here")
-    assert ok["ok"] or ok["error"]["code"] == "not_joined"
+    after = await culprit.call("message", "still here")
+    if event == "join":
+        assert after["error"]["code"] == "not_joined"
+    else:
+        assert after["ok"], after
     assert (await watcher.call("message", "me too"))["ok"]
 
 
@@ -267,3 +271,14 @@ async def test_binary_events_are_refused_clearly(sio_client, url: str) -> None:
         assert '"ok":true' in reply
         await ws.close()
     assert await watcher.inbox.wait("join", lambda n: n == "raw")
+
+
+async def test_an_acked_error_is_not_also_sent_as_chat_error(sio_client) -> None:
+    """What the ack-detecting hook in events/engine.py exists for."""
+    alice = await sio_client()
+    await alice.join("alice")
+    reply = await alice.call("message", "")
+    assert reply["error"]["code"] == "invalid_text"
+    await alice.emit("typing", "not a bool")  # the same kind of error, no ack
+    assert (await alice.inbox.wait("chat_error"))["event"] == "typing"
+    assert [e["event"] for e in await alice.inbox.quiet("chat_error")] == ["typing"]
