@@ -239,3 +239,20 @@ async def test_history_reset_is_shown_once(
     await ming.status("connected", timeout=20_000)
     await asyncio.sleep(0.5)  # the history arrives right after the connect
     await ming.see("小红: 新 1", count=1, timeout=1000)
+
+
+@pytest.mark.slow
+async def test_someone_still_typing_still_shows_as_typing(
+    url: str, open_page: OpenPage
+) -> None:
+    """The page refreshes its indicator within the server's expiry."""
+    ming = await chatting(open_page, url, "小明")
+    hong = await chatting(open_page, url, "小红")
+    await ming.see("小红 加入了群聊")
+    typing = hong.page.locator("#typing")
+    for _ in range(16):  # 8 s of steady typing: past the server's 6 s expiry
+        await ming.page.locator("#input").press("a")
+        await asyncio.sleep(0.5)
+        await expect(typing).to_have_text("小明 正在输入…")
+    # Then a pause: it stops showing shortly after.
+    await expect(typing).to_have_text("", timeout=6_000)
