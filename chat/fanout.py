@@ -26,14 +26,17 @@ class Door(Protocol):
         one connection gets from it at once.
         """
 
-    async def attach(self, member: Member) -> bool:
+    def attach(self, member: Member) -> bool:
         """Start delivering the member's room to its connection.
 
-        False if the connection is already gone (it closed mid-join).
+        False if the connection is already gone (it closed mid-join). Not a
+        coroutine, like :meth:`welcome`: nothing may be delivered between
+        the two.
         """
 
-    async def welcome(self, joined: Joined) -> None:
-        """Send a new member its history and the people present."""
+    def welcome(self, joined: Joined) -> None:
+        """Send a new member its history, what came meanwhile (``live``) and
+        the people present."""
 
     async def detach(self, member: Member) -> None:
         """Stop delivering to the connection (it left or switched rooms).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -69,7 +69,11 @@ class Joined:
     """True: ``history`` is exactly what the client missed since its last id.
     False: it is the room's recent history, shown as earlier messages."""
     last_id: int
+    """The newest id the joiner has once ``history`` and ``live`` are sent."""
     epoch: str
+    live: list[Message] = field(default_factory=list)
+    """Messages delivered while the history was read: sent right after it,
+    as ordinary messages."""
 
     def as_dict(self) -> dict[str, Any]:
         """What a join answers on Socket.IO and HTTP (raw text, not escaped)."""

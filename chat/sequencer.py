@@ -2,8 +2,9 @@
 
 Messages that arrive while one commit is running wait and go into the next
 transaction together, so a burst costs one disk sync instead of one each.
-After a group commits it is broadcast in id order, and only then are the
-senders answered: nothing anyone saw can be missing from history.
+After a group commits it is handed to the relay as one batch, in id order,
+and only then are the senders answered: nothing anyone saw can be missing
+from history.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from chat.fanout import Fanout
 from chat.models import Message, MessagePosted, NewMessage
+from chat.relay import Relay
 from chat.rules import ChatError
 from store.base import HistoryStore
 
@@ -20,18 +21,14 @@ log = logging.getLogger(__name__)
 
 
 class Sequencer:
-    def __init__(self, store: HistoryStore, fanout: Fanout, max_group: int) -> None:
+    def __init__(self, store: HistoryStore, relay: Relay, max_group: int) -> None:
         self._store = store
         self._max_group = max_group
-        self._fanout = fanout
+        self._relay = relay
         self._pending: list[tuple[NewMessage, asyncio.Future[Message]]] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self.lock = asyncio.Lock()
-        """Held while a group is stored and broadcast. A joiner takes it to
-        read history and subscribe in one step, so each message reaches it
-        exactly once: either in that history or as a broadcast."""
         self.commits = 0
         self.committed = 0
 
@@ -74,20 +71,19 @@ class Sequencer:
     async def _commit(
         self, batch: list[tuple[NewMessage, asyncio.Future[Message]]]
     ) -> None:
-        async with self.lock:
-            try:
-                stored = await self._store.append_many([m for m, _ in batch])
-            except Exception:
-                log.exception("storing %d messages failed", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(
-                            ChatError("store_failed", "The message could not be saved.")
-                        )
-                return
-            self.commits += 1
-            self.committed += len(stored)
-            await self._fanout.publish([MessagePosted(m) for m in stored])
+        try:
+            stored = await self._store.append_many([m for m, _ in batch])
+        except Exception:
+            log.exception("storing %d messages failed", len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(
+                        ChatError("store_failed", "The message could not be saved.")
+                    )
+            return
+        self.commits += 1
+        self.committed += len(stored)
+        await self._relay.deliver([MessagePosted(m) for m in stored])
         for (_, future), message in zip(batch, stored, strict=True):
             if not future.done():
                 future.set_result(message)

@@ -19,6 +19,7 @@ from chat.models import (
     TypingChanged,
 )
 from chat.presence import Presence
+from chat.relay import Relay
 from chat.rules import (
     ChatError,
     JoinRequest,
@@ -58,7 +59,8 @@ class ChatService:
         self.store = store
         self.fanout = fanout
         self.presence = Presence()
-        self.sequencer = Sequencer(store, fanout, max_group)
+        self.relay = Relay(fanout, store)
+        self.sequencer = Sequencer(store, self.relay, max_group)
         self._history = history
         self.limits = Limits(rate_limit, rate_burst)
         # join, leave and rename of one connection happen one at a time,
@@ -72,6 +74,7 @@ class ChatService:
 
     async def stop(self) -> None:
         await self.sequencer.stop()
+        await self.relay.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -122,20 +125,19 @@ class ChatService:
             if holder is not None:
                 await self.fanout.door(holder).detach(holder)
                 await self.fanout.door(holder).kick(holder)
-            async with self.sequencer.lock:
-                joined = await self._welcome(member, request)
+            joined = await self._welcome(member, request)
         except BaseException:
             # E.g. the connection went away mid-join: hold no name for it.
             if self.presence.get(conn) is member:
                 self.presence.remove(conn)
                 await self.fanout.door(member).detach(member)
             if holder is not None:  # its old connection is gone too: say so
-                await self.fanout.publish([MemberLeft(holder.room, holder.name)])
+                await self.relay.deliver([MemberLeft(holder.room, holder.name)])
             raise
         if holder is None:
-            await self.fanout.publish([MemberJoined(member.room, member.name)])
+            await self.relay.deliver([MemberJoined(member.room, member.name)])
         elif was_typing:  # a take-over keeps the name, not the old indicator
-            await self.fanout.publish(
+            await self.relay.deliver(
                 [TypingChanged(holder.room, holder.name, False, holder.conn)]
             )
         return joined
@@ -154,33 +156,47 @@ class ChatService:
         )
 
     async def _welcome(self, member: Member, request: JoinRequest) -> Joined:
+        room = member.room
+        # The history is cut at the last id this process has delivered to the
+        # room; whatever is delivered while it is read goes to the joiner
+        # after it. Unknown (nothing delivered here yet): cut where the store
+        # was, and drop older ids if they still arrive.
+        cut = self.relay.delivered(room)
+        with self.relay.watch(room) as live:
+            last_id = await self.store.last_id(room) if cut is None else cut
+            # Ids from another database (or beyond ours) say nothing about
+            # what the client missed, nor does a gap too big to replay: give
+            # it the recent history instead.
+            after = request.after
+            if (
+                after is None
+                or not 0 <= last_id - after <= CATCHUP_LIMIT
+                or request.epoch not in (None, self.store.epoch)
+            ):
+                after = None
+            if after is None:
+                history = await self.store.recent(room, self._history, upto=cut)
+            else:
+                history = await self.store.after(room, after, CATCHUP_LIMIT, upto=cut)
+        # No await from here to the welcome: the door sends history, then
+        # what came meanwhile, then everything delivered after it.
+        if cut is None:
+            cut = max(last_id, history[-1].id if history else 0)
+            self.relay.advance(room, cut)
+            live = [m for m in live if m.id > cut]
         door = self.fanout.door(member)
-        if not await door.attach(member):
+        if not door.attach(member):
             raise ChatError("disconnected", "The connection closed while joining.")
-        last_id = await self.store.last_id(member.room)
-        # Ids from another database (or beyond ours) say nothing about what
-        # the client missed, nor does a gap too big to replay: give it the
-        # recent history instead.
-        after = request.after
-        if (
-            after is None
-            or not 0 <= last_id - after <= CATCHUP_LIMIT
-            or request.epoch not in (None, self.store.epoch)
-        ):
-            after = None
-        if after is None:
-            history = await self.store.recent(member.room, self._history)
-        else:
-            history = await self.store.after(member.room, after, CATCHUP_LIMIT)
         joined = Joined(
             member=member,
-            users=self.presence.names(member.room),
+            users=self.presence.names(room),
             history=history,
             catchup=after is not None,
-            last_id=last_id,
+            last_id=live[-1].id if live else cut,
             epoch=self.store.epoch,
+            live=live,
         )
-        await door.welcome(joined)
+        door.welcome(joined)
         return joined
 
     async def leave(self, conn: str) -> None:
@@ -193,7 +209,7 @@ class ChatService:
             return
         self._cancel_typing(member)
         await self.fanout.door(member).detach(member)
-        await self.fanout.publish([MemberLeft(member.room, member.name)])
+        await self.relay.deliver([MemberLeft(member.room, member.name)])
 
     async def post(self, conn: str, text: object) -> Message:
         member = self.member(conn)
@@ -234,7 +250,7 @@ class ChatService:
             )
         if member.typing != typing:
             member.typing = typing
-            await self.fanout.publish(
+            await self.relay.deliver(
                 [TypingChanged(member.room, member.name, typing, member.conn)]
             )
 

@@ -129,24 +129,27 @@ class SocketIODoor:
             if out[0]:
                 sub.link.put(out[0], out[1])
 
-    async def attach(self, member: Member) -> bool:
+    def attach(self, member: Member) -> bool:
         return self._subscribe(_sid(member), member.room, member.format)
 
-    async def welcome(self, joined: Joined) -> None:
+    def welcome(self, joined: Joined) -> None:
         member = joined.member
-        self.send(
-            _sid(member),
-            "history",
-            {
-                "room": member.room,
-                "messages": [m.as_dict() for m in joined.history],
-                "catchup": joined.catchup,
-                "last_id": joined.last_id,
-                "epoch": joined.epoch,
-                "users": list(joined.users),
-            },
-            bulk=True,
-        )
+        link = self.sio.link(_sid(member))
+        if link is None:
+            return
+        history = {
+            "room": member.room,
+            "messages": [m.as_dict() for m in joined.history],
+            "catchup": joined.catchup,
+            "last_id": joined.last_id,
+            "epoch": joined.epoch,
+            "users": list(joined.users),
+        }
+        texts = [event_text("history", history)]
+        for message in joined.live:  # delivered while the history was read
+            for name, data in render(MessagePosted(message), member.format):
+                texts.append(event_text(name, data))
+        link.put([message_packet(text) for text in texts], bulk=True)
 
     async def detach(self, member: Member) -> None:
         sid = _sid(member)

@@ -22,12 +22,17 @@ class HistoryStore(Protocol):
 
     async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]: ...
 
-    async def recent(self, room: str, limit: int) -> list[Message]:
-        """The newest ``limit`` messages of ``room``, oldest first."""
+    async def recent(
+        self, room: str, limit: int, upto: int | None = None
+    ) -> list[Message]:
+        """The newest ``limit`` messages of ``room`` (with id <= ``upto``),
+        oldest first."""
         ...
 
-    async def after(self, room: str, after_id: int, limit: int) -> list[Message]:
-        """Messages with id > ``after_id``, oldest first."""
+    async def after(
+        self, room: str, after_id: int, limit: int, upto: int | None = None
+    ) -> list[Message]:
+        """Messages with id > ``after_id`` (and <= ``upto``), oldest first."""
         ...
 
     async def last_id(self, room: str) -> int:

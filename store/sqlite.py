@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 _COLUMNS = "room, id, name, text, ts"
 _DAY_MS = 86_400_000
+_MAX_ID = 2**63 - 1
 
 
 class SQLiteStore:
@@ -104,21 +105,28 @@ class SQLiteStore:
         async with self._lock, self._db.execute(sql, args) as cursor:
             return [Message(*row) async for row in cursor]
 
-    async def recent(self, room: str, limit: int) -> list[Message]:
+    async def recent(
+        self, room: str, limit: int, upto: int | None = None
+    ) -> list[Message]:
         rows = await self._select(
-            f"SELECT {_COLUMNS} FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?",
+            f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id <= ? "
+            "ORDER BY id DESC LIMIT ?",
             room,
+            _MAX_ID if upto is None else upto,
             limit,
         )
         rows.reverse()
         return rows
 
-    async def after(self, room: str, after_id: int, limit: int) -> list[Message]:
+    async def after(
+        self, room: str, after_id: int, limit: int, upto: int | None = None
+    ) -> list[Message]:
         return await self._select(
-            f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? "
+            f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? AND id <= ? "
             "ORDER BY id LIMIT ?",
             room,
             after_id,
+            _MAX_ID if upto is None else upto,
             limit,
         )
 

@@ -103,10 +103,10 @@ class HttpDoor:
             if isinstance(event, MessagePosted):
                 _wake(self._listening.get(event.message.room, ()))
 
-    async def attach(self, member: Member) -> bool:
+    def attach(self, member: Member) -> bool:
         return True  # long polls read the store; nothing to subscribe
 
-    async def welcome(self, joined: Joined) -> None:
+    def welcome(self, joined: Joined) -> None:
         pass  # the history goes back in the POST /api/session response
 
     async def detach(self, member: Member) -> None:

@@ -92,13 +92,13 @@ class WebSocketDoor:
                 if conn != skip:
                     self._peers[conn].outlet.write(data)
 
-    async def attach(self, member: Member) -> bool:
+    def attach(self, member: Member) -> bool:
         if member.conn not in self._peers:
             return False
         self._rooms.setdefault(member.room, set()).add(member.conn)
         return True
 
-    async def welcome(self, joined: Joined) -> None:
+    def welcome(self, joined: Joined) -> None:
         peer = self._peers.get(joined.member.conn)
         if peer is None:
             return
@@ -107,6 +107,7 @@ class WebSocketDoor:
             frames.joined(joined),
             *(frames.usermsg(m, history=history) for m in joined.history),
             frames.users(joined.member.room, joined.users),
+            *(frames.usermsg(m) for m in joined.live),
             bulk=True,
         )
 

@@ -37,11 +37,11 @@ class RecordingDoor:
         self.batches.append(list(events))
         self.events.extend(events)
 
-    async def attach(self, member: Member) -> bool:
+    def attach(self, member: Member) -> bool:
         self.attached.append(member.conn)
         return True
 
-    async def welcome(self, joined: Joined) -> None:
+    def welcome(self, joined: Joined) -> None:
         self.welcomed.append(joined)
 
     async def detach(self, member: Member) -> None:
@@ -128,7 +128,7 @@ async def test_same_client_takes_over_its_name(
 async def test_a_connection_gone_mid_join_holds_no_name(
     service: ChatService, door: RecordingDoor
 ) -> None:
-    async def gone(member: Member) -> bool:
+    def gone(member: Member) -> bool:
         return False
 
     door.attach = gone  # type: ignore[method-assign]
@@ -369,7 +369,7 @@ async def test_a_failed_take_over_announces_the_leave(
 ) -> None:
     await service.join("t", "old", {"name": "ann", "client": "tab"})
 
-    async def gone(member: Member) -> bool:
+    def gone(member: Member) -> bool:
         return False  # the new connection closed mid-join
 
     door.attach = gone  # type: ignore[method-assign]

@@ -1,0 +1,125 @@
+"""Hands events to this process's doors: each message once, in id order.
+
+Everything a process delivers passes through :meth:`Relay.deliver`: its own
+committed groups and, when scaled out, what other processes publish on the
+bus. For each room it keeps the last message id it delivered. An id at or
+below that was delivered already and is dropped. An id beyond the next one
+means something is missing (another process's message still on its way, or
+lost while the bus was down): the gap is read from the store and delivered
+first. A joiner's history is cut at that same id, and what is delivered
+while the history is read is handed to it afterwards, so each message
+reaches it exactly once and after its history, without a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+
+from chat.fanout import Fanout
+from chat.models import ChatEvent, Message, MessagePosted
+from store.base import HistoryStore
+
+log = logging.getLogger(__name__)
+REPAIR_LIMIT = 5000
+"""Most messages read from the store to fill one gap."""
+
+
+class Relay:
+    def __init__(self, fanout: Fanout, store: HistoryStore) -> None:
+        self._fanout = fanout
+        self._store = store
+        self._delivered: dict[str, int] = {}
+        self._watchers: dict[str, list[list[Message]]] = {}
+        self._repairs: dict[str, list[Message]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.gaps_repaired = 0
+
+    def delivered(self, room: str) -> int | None:
+        """The last message id handed to the doors for ``room``, if any."""
+        return self._delivered.get(room)
+
+    def advance(self, room: str, last_id: int) -> None:
+        """Everything up to ``last_id`` has been seen (a joiner's history)."""
+        if last_id > self._delivered.get(room, 0):
+            self._delivered[room] = last_id
+
+    @contextlib.contextmanager
+    def watch(self, room: str) -> Iterator[list[Message]]:
+        """Collects the messages delivered to ``room`` while the block runs."""
+        seen: list[Message] = []
+        watchers = self._watchers.setdefault(room, [])
+        watchers.append(seen)
+        try:
+            yield seen
+        finally:
+            watchers.remove(seen)
+            if not watchers:
+                del self._watchers[room]
+
+    async def deliver(self, events: Sequence[ChatEvent]) -> None:
+        """To the doors, in order; messages at most once and without gaps."""
+        out: list[ChatEvent] = []
+        for event in events:
+            if isinstance(event, MessagePosted) and not self._admit(event.message):
+                continue
+            out.append(event)
+        if out:
+            await self._fanout.publish(out)
+
+    def _admit(self, message: Message) -> bool:
+        room = message.room
+        pending = self._repairs.get(room)
+        if pending is not None:
+            pending.append(message)
+            return False
+        last = self._delivered.get(room)
+        if last is not None:
+            if message.id <= last:
+                return False
+            if message.id > last + 1:
+                self._repairs[room] = [message]
+                task = asyncio.create_task(self._repair(room), name=f"repair {room}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                return False
+        self._mark(message)
+        return True
+
+    def _mark(self, message: Message) -> None:
+        self._delivered[message.room] = message.id
+        for seen in self._watchers.get(message.room, ()):
+            seen.append(message)
+
+    async def _repair(self, room: str) -> None:
+        pending = self._repairs[room]
+        try:
+            while pending:
+                last = self._delivered.get(room, 0)
+                ids = {m.id for m in pending if m.id > last}
+                found: list[Message] = []
+                if ids and len(ids) < max(ids) - last:  # something is missing
+                    self.gaps_repaired += 1
+                    try:
+                        found = await self._store.after(
+                            room, last, min(max(ids) - last, REPAIR_LIMIT)
+                        )
+                    except Exception:
+                        # Deliver what there is rather than hold the room.
+                        log.exception("reading the gap after %s#%d failed", room, last)
+                by_id = {m.id: m for m in [*found, *pending]}
+                pending.clear()  # what arrives while we publish waits its turn
+                batch = [by_id[i] for i in sorted(by_id) if i > last]
+                for message in batch:
+                    self._mark(message)
+                if batch:
+                    await self._fanout.publish([MessagePosted(m) for m in batch])
+        finally:
+            del self._repairs[room]
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
