@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from chat.bus import Bus, LocalBus
+from chat.directory import Directory, Holder, LocalDirectory
 from chat.fanout import Fanout
 from chat.limits import Limits
 from chat.locks import KeyedLock
 from chat.models import (
+    ChatEvent,
     Joined,
     Member,
     MemberJoined,
@@ -28,15 +30,11 @@ from chat.rules import (
     check_text,
     check_typing,
     parse_join,
-    suggest_name,
 )
 from chat.sequencer import Sequencer
+from chat.typing import Typists
 from store.base import HistoryStore
 
-TYPING_TIMEOUT = 6.0
-"""Seconds after which a typing indicator clears itself (a tab went away).
-The page repeats ``typing: true`` every few seconds while someone types
-(see static/chat.js), well within this."""
 CATCHUP_LIMIT = 5000
 """Most messages replayed to a reconnecting client. One that missed more
 gets the recent history instead, shown as earlier messages: better an
@@ -50,6 +48,8 @@ class ChatService:
         store: HistoryStore,
         fanout: Fanout,
         *,
+        directory: Directory | None = None,
+        bus: Bus | None = None,
         history: int = 50,
         max_group: int = 1000,
         rate_limit: float = 0.0,
@@ -58,16 +58,18 @@ class ChatService:
     ) -> None:
         self.store = store
         self.fanout = fanout
+        self.directory = directory or LocalDirectory()
+        self.bus = bus or LocalBus()
         self.presence = Presence()
         self.relay = Relay(fanout, store)
         self.sequencer = Sequencer(store, self.relay, max_group)
-        self._history = history
+        self.typists = Typists(self._announce, self._here)
         self.limits = Limits(rate_limit, rate_burst)
+        self._history = history
         # join, leave and rename of one connection happen one at a time,
         # whichever door they come through and however many tasks it runs.
         self._serial = KeyedLock()
         self._clock = clock
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self.sequencer.start()
@@ -75,15 +77,27 @@ class ChatService:
     async def stop(self) -> None:
         await self.sequencer.stop()
         await self.relay.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.typists.stop()
 
     def member(self, conn: str) -> Member:
         member = self.presence.get(conn)
         if member is None:
             raise ChatError("not_joined", "Join the chat with a nickname first.")
         return member
+
+    def _here(self, member: Member) -> bool:
+        return self.presence.get(member.conn) is member
+
+    async def _announce(self, events: Sequence[ChatEvent]) -> None:
+        """Joins, leaves and typing: to this process's doors and the others."""
+        await self.relay.deliver(events)
+        await self.bus.publish(events)
+
+    async def receive(self, events: Sequence[ChatEvent]) -> None:
+        """What another process published (messages included)."""
+        await self.relay.deliver(events)
+
+    # Membership --------------------------------------------------------------
 
     async def join(
         self, door: str, conn: str, data: object, *, address: str = ""
@@ -92,7 +106,7 @@ class ChatService:
 
         A nickname held by a connection with the same ``client`` id is taken
         over (a reconnect that beat the old connection's timeout); the old
-        connection is kicked and nobody sees it leave and rejoin.
+        connection is dropped and nobody sees it leave and rejoin.
         """
         request = parse_join(data)
         async with self._serial.hold(conn):
@@ -102,15 +116,6 @@ class ChatService:
     async def _join(
         self, door: str, conn: str, request: JoinRequest, address: str
     ) -> Joined:
-        holder = self._holder(request, conn)
-        if self.presence.get(conn) is not None:
-            await self._leave(conn)  # a second join renames or switches rooms
-            holder = self._holder(request, conn)  # _leave() awaited
-        was_typing = False
-        if holder is not None:
-            self.presence.remove(holder.conn)
-            self._cancel_typing(holder)
-            was_typing, holder.typing = holder.typing, False
         member = Member(
             door=door,
             conn=conn,
@@ -120,40 +125,69 @@ class ChatService:
             format=request.format,
             address=address,
         )
-        self.presence.add(member)  # no await since the holder check: no race
+        # The claim comes first: a join that fails leaves the old membership.
+        holder = await self.directory.claim(member)
+        old = self.presence.get(conn)
+        if old is not None:  # a second join renames or switches rooms
+            same = old.room == member.room and old.name.casefold() == (
+                member.name.casefold()
+            )
+            await self._leave(old, release=not same)
+        was_typing = await self._drop(holder) if holder is not None else False
+        self.presence.add(member)
         try:
-            if holder is not None:
-                await self.fanout.door(holder).detach(holder)
-                await self.fanout.door(holder).kick(holder)
             joined = await self._welcome(member, request)
         except BaseException:
             # E.g. the connection went away mid-join: hold no name for it.
             if self.presence.get(conn) is member:
                 self.presence.remove(conn)
+                await self.directory.release(member)
                 await self.fanout.door(member).detach(member)
             if holder is not None:  # its old connection is gone too: say so
-                await self.relay.deliver([MemberLeft(holder.room, holder.name)])
+                await self._announce([MemberLeft(holder.room, holder.name)])
             raise
         if holder is None:
-            await self.relay.deliver([MemberJoined(member.room, member.name)])
+            await self._announce([MemberJoined(member.room, member.name)])
+        elif member.client is None or holder.client != member.client:
+            # A name left behind by a process that died: it went, this came.
+            await self._announce(
+                [
+                    MemberLeft(holder.room, holder.name),
+                    MemberJoined(member.room, member.name),
+                ]
+            )
         elif was_typing:  # a take-over keeps the name, not the old indicator
-            await self.relay.deliver(
+            await self._announce(
                 [TypingChanged(holder.room, holder.name, False, holder.conn)]
             )
         return joined
 
-    def _holder(self, request: JoinRequest, conn: str) -> Member | None:
-        """Who holds the wanted nickname: None, or this client's old connection."""
-        holder = self.presence.holder(request.room, request.name)
-        if holder is None or holder.conn == conn:
-            return None
-        if request.client and holder.client == request.client:
-            return holder
-        raise ChatError(
-            "name_taken",
-            f"The nickname {request.name!r} is already in use in this room.",
-            suggestion=suggest_name(request.name, self.presence.taken(request.room)),
-        )
+    async def _drop(self, holder: Holder) -> bool:
+        """The old holder of a taken-over name goes, quietly; was it typing?"""
+        old = self.presence.get(holder.conn)
+        if old is None:
+            if not holder.stale:
+                await self.bus.kick(holder)  # it is on another process
+            return False
+        self.presence.remove(old.conn)
+        was_typing = self.typists.cancel(old)
+        await self.fanout.door(old).detach(old)
+        await self.fanout.door(old).kick(old)
+        return was_typing
+
+    async def kicked(self, conn: str) -> None:
+        """Another process took this connection's name over: drop it quietly."""
+        async with self._serial.hold(conn):
+            old = self.presence.remove(conn)
+            if old is None:
+                return
+            was_typing = self.typists.cancel(old)
+            await self.fanout.door(old).detach(old)
+            await self.fanout.door(old).kick(old)
+            if was_typing:
+                await self._announce(
+                    [TypingChanged(old.room, old.name, False, old.conn)]
+                )
 
     async def _welcome(self, member: Member, request: JoinRequest) -> Joined:
         room = member.room
@@ -178,6 +212,7 @@ class ChatService:
                 history = await self.store.recent(room, self._history, upto=cut)
             else:
                 history = await self.store.after(room, after, CATCHUP_LIMIT, upto=cut)
+            users = await self.directory.names(room)
         # No await from here to the welcome: the door sends history, then
         # what came meanwhile, then everything delivered after it.
         if cut is None:
@@ -189,7 +224,7 @@ class ChatService:
             raise ChatError("disconnected", "The connection closed while joining.")
         joined = Joined(
             member=member,
-            users=self.presence.names(room),
+            users=users,
             history=history,
             catchup=after is not None,
             last_id=live[-1].id if live else cut,
@@ -201,15 +236,19 @@ class ChatService:
 
     async def leave(self, conn: str) -> None:
         async with self._serial.hold(conn):
-            await self._leave(conn)
+            member = self.presence.get(conn)
+            if member is not None:
+                await self._leave(member)
 
-    async def _leave(self, conn: str) -> None:
-        member = self.presence.remove(conn)
-        if member is None:
-            return
-        self._cancel_typing(member)
+    async def _leave(self, member: Member, *, release: bool = True) -> None:
+        self.presence.remove(member.conn)
+        self.typists.cancel(member)
         await self.fanout.door(member).detach(member)
-        await self.relay.deliver([MemberLeft(member.room, member.name)])
+        if release:
+            await self.directory.release(member)
+        await self._announce([MemberLeft(member.room, member.name)])
+
+    # Talking -----------------------------------------------------------------
 
     async def post(self, conn: str, text: object) -> Message:
         member = self.member(conn)
@@ -218,7 +257,7 @@ class ChatService:
         ts = int(self._clock() * 1000)
         stored = self.sequencer.submit(NewMessage(member.room, member.name, clean, ts))
         if member.typing:
-            await self._set_typing(member, False)
+            await self.typists.set(member, False)
         return await stored
 
     async def typing(self, conn: str, value: object) -> None:
@@ -226,7 +265,7 @@ class ChatService:
         typing = check_typing(value)
         if typing != member.typing:  # a refresh broadcasts nothing: free
             self.limits.take("typing", conn, member.client, member.address)
-        await self._set_typing(member, typing)
+        await self.typists.set(member, typing)
 
     async def history(
         self, room: object, after: object, limit: int
@@ -240,29 +279,3 @@ class ChatService:
         else:
             messages = await self.store.after(name, after_id, limit)
         return messages, await self.store.last_id(name)
-
-    async def _set_typing(self, member: Member, typing: bool) -> None:
-        self._cancel_typing(member)
-        if typing:
-            loop = asyncio.get_running_loop()
-            member.typing_timer = loop.call_later(
-                TYPING_TIMEOUT, self._typing_expired, member
-            )
-        if member.typing != typing:
-            member.typing = typing
-            await self.relay.deliver(
-                [TypingChanged(member.room, member.name, typing, member.conn)]
-            )
-
-    @staticmethod
-    def _cancel_typing(member: Member) -> None:
-        if member.typing_timer is not None:
-            member.typing_timer.cancel()
-            member.typing_timer = None
-
-    def _typing_expired(self, member: Member) -> None:
-        member.typing_timer = None
-        if self.presence.get(member.conn) is member and member.typing:
-            task = asyncio.create_task(self._set_typing(member, False))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)

@@ -257,7 +257,7 @@ async def post_typing(request: web.Request) -> web.Response:
 async def get_users(request: web.Request) -> web.Response:
     session = _maybe_session(request)
     room = _room(request, session)
-    users = request.app[SERVICE].presence.names(room)
+    users = await request.app[SERVICE].directory.names(room)
     return json_response({"room": room, "users": list(users)})
 
 

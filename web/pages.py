@@ -81,7 +81,7 @@ async def health(request: web.Request) -> web.Response:
         {
             "ok": True,
             "members": len(service.presence),
-            "rooms": len(service.presence.rooms()),
+            "rooms": service.presence.rooms(),
             "committed": service.sequencer.committed,
             "commits": service.sequencer.commits,
             "events": service.fanout.published,

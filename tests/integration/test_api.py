@@ -280,7 +280,7 @@ async def test_session_expiry_survives_a_failure(
             await session(http, name)
         await asyncio.sleep(0.6)
     assert failed
-    assert service.presence.names("lobby") in (("a",), ("b",))  # the failed one
+    assert await service.directory.names("lobby") in (("a",), ("b",))  # the failed one
 
 
 async def test_healthz_gives_counts_not_room_names(http) -> None:

@@ -87,7 +87,7 @@ async def test_a_reader_that_stops_is_dropped_and_nobody_else_misses_a_thing(
             except ConnectionResetError:
                 pass
         stuck.close()
-    assert server.app[SERVICE].presence.names("lobby") == (
+    assert await server.app[SERVICE].directory.names("lobby") == (
         "watcher",
         "other",
         "talker",

@@ -1,34 +1,57 @@
+"""Names in one process (LocalDirectory) and this process's own members."""
+
 from __future__ import annotations
 
+import pytest
+
+from chat.directory import LocalDirectory
 from chat.models import Member
 from chat.presence import Presence
+from chat.rules import ChatError
 
 
-def member(conn: str, name: str, room: str = "lobby") -> Member:
-    return Member(door="sio", conn=conn, name=name, room=room)
+def member(
+    conn: str, name: str, room: str = "lobby", client: str | None = None
+) -> Member:
+    return Member(door="sio", conn=conn, name=name, room=room, client=client)
 
 
-def test_names_are_unique_per_room_ignoring_case() -> None:
-    presence = Presence()
-    presence.add(member("1", "Bob"))
-    assert presence.holder("lobby", "bob") is not None
-    assert presence.holder("dev", "bob") is None
-    presence.add(member("2", "bob", room="dev"))
-    assert presence.names("lobby") == ("Bob",)
-    assert presence.rooms() == {"lobby": 1, "dev": 1}
-    assert presence.taken("lobby") == {"bob"}
+async def test_names_are_unique_per_room_ignoring_case() -> None:
+    names = LocalDirectory()
+    assert await names.claim(member("1", "Bob")) is None
+    with pytest.raises(ChatError) as info:
+        await names.claim(member("2", "bob"))
+    assert info.value.code == "name_taken" and info.value.extra["suggestion"] == "bob2"
+    assert await names.claim(member("2", "bob", room="dev")) is None
+    assert await names.names("lobby") == ("Bob",)
+    assert await names.claim(member("1", "Bob")) is None  # its own: fine
 
 
-def test_remove_frees_the_name_and_keeps_join_order() -> None:
-    presence = Presence()
+async def test_the_same_client_takes_over_and_release_is_by_connection() -> None:
+    names = LocalDirectory()
+    await names.claim(member("old", "ann", client="tab"))
+    held = await names.claim(member("new", "Ann", client="tab"))
+    assert held is not None and held.conn == "old"
+    assert not await names.release(member("old", "ann"))  # not its name any more
+    assert await names.names("lobby") == ("Ann",)
+    assert await names.release(member("new", "Ann"))
+    assert await names.names("lobby") == ()
+
+
+async def test_lists_keep_join_order() -> None:
+    names = LocalDirectory()
     for i, name in enumerate(["c", "a", "b"]):
-        presence.add(member(str(i), name))
-    assert presence.names("lobby") == ("c", "a", "b")
+        await names.claim(member(str(i), name))
+    await names.release(member("1", "a"))
+    assert await names.names("lobby") == ("c", "b")
+
+
+def test_presence_counts_this_processs_members() -> None:
+    presence = Presence()
+    presence.add(member("1", "a"))
+    presence.add(member("2", "b", room="dev"))
+    assert presence.rooms() == 2 and len(presence) == 2
     removed = presence.remove("1")
     assert removed is not None and removed.name == "a"
     assert presence.remove("1") is None
-    assert presence.names("lobby") == ("c", "b")
-    assert len(presence) == 2
-    presence.remove("0")
-    presence.remove("2")
-    assert presence.rooms() == {}
+    assert presence.rooms() == 1

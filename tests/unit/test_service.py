@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from chat import service as service_module
+from chat import service as service_module, typing as typing_module
 from chat.fanout import Fanout
 from chat.models import (
     ChatEvent,
@@ -122,7 +122,7 @@ async def test_same_client_takes_over_its_name(
     assert door.of(MemberJoined) == [MemberJoined("lobby", "alice")]  # once
     await service.leave("old")  # the kicked connection closing: no notice
     assert door.of(MemberLeft) == []
-    assert service.presence.names("lobby") == ("alice",)
+    assert await service.directory.names("lobby") == ("alice",)
 
 
 async def test_a_connection_gone_mid_join_holds_no_name(
@@ -134,7 +134,7 @@ async def test_a_connection_gone_mid_join_holds_no_name(
     door.attach = gone  # type: ignore[method-assign]
     with pytest.raises(ChatError):
         await service.join("t", "c1", "alice")
-    assert service.presence.names("lobby") == ()
+    assert await service.directory.names("lobby") == ()
     assert door.of(MemberJoined) == []
 
 
@@ -142,7 +142,7 @@ async def test_second_join_renames(service: ChatService, door: RecordingDoor) ->
     await service.join("t", "c1", "alice")
     await service.join("t", "c1", {"name": "alicia", "room": "dev"})
     assert door.of(MemberLeft) == [MemberLeft("lobby", "alice")]
-    assert service.presence.names("dev") == ("alicia",)
+    assert await service.directory.names("dev") == ("alicia",)
 
 
 async def test_post_rules(service: ChatService, door: RecordingDoor) -> None:
@@ -248,7 +248,7 @@ async def test_rate_limit(door: RecordingDoor) -> None:
 async def test_typing_changes_clear_on_post_and_expire(
     service: ChatService, door: RecordingDoor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service_module, "TYPING_TIMEOUT", 0.05)
+    monkeypatch.setattr(typing_module, "TYPING_TIMEOUT", 0.05)
     await service.join("t", "c1", "alice")
     await service.typing("c1", True)
     await service.typing("c1", True)  # no change, no event
@@ -341,9 +341,9 @@ async def test_two_joins_on_one_connection_do_not_interleave(
     )
     # One membership, the last one, and the room saw a clean hand-over.
     assert service.presence.get("c1") is not None
-    assert service.presence.names("one") == () and service.presence.names("two") == (
-        "b",
-    )
+    assert await service.directory.names("one") == () and await service.directory.names(
+        "two"
+    ) == ("b",)
     assert door.attached == ["c1"]
     assert door.events == [
         MemberJoined("one", "a"),
@@ -377,4 +377,4 @@ async def test_a_failed_take_over_announces_the_leave(
         await service.join("t", "new", {"name": "ann", "client": "tab"})
     assert door.kicked == ["old"]
     assert door.of(MemberLeft) == [MemberLeft("lobby", "ann")]
-    assert service.presence.names("lobby") == ()
+    assert await service.directory.names("lobby") == ()

@@ -1,0 +1,102 @@
+"""Who holds which nickname in which room, across every door and process.
+
+The directory is the one authority on names: a claim is atomic, so two
+joiners (on any door, on any process) can never both get one name. One
+process keeps it in memory; scaled out it lives in Redis
+(:mod:`cluster.directory`), with the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from chat.models import Member
+from chat.rules import ChatError, suggest_name
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """The connection holding a nickname, wherever it is."""
+
+    room: str
+    name: str
+    conn: str
+    client: str | None
+    process: str
+    stale: bool = False
+    """Its process is gone: nobody has announced its leave yet."""
+
+
+class Directory(Protocol):
+    process: str
+    """This process's id, unique among the processes sharing the directory."""
+
+    async def claim(self, member: Member) -> Holder | None:
+        """Give ``member.name`` in ``member.room`` to ``member.conn``.
+
+        Free, or already this connection's: returns None. Held by another
+        connection of the same client (a reconnect that beat the old one's
+        timeout) or by a process that is gone: taken over, and the old holder
+        is returned so that it can be dropped. Otherwise raises
+        ``name_taken`` with a free ``suggestion``.
+        """
+        ...
+
+    async def release(self, member: Member) -> bool:
+        """Give the name back, if ``member``'s connection still holds it."""
+        ...
+
+    async def names(self, room: str) -> tuple[str, ...]:
+        """Everyone in ``room``, in the order they joined."""
+        ...
+
+
+def name_taken(name: str, taken: set[str]) -> ChatError:
+    """``taken`` holds the room's casefolded names."""
+    return ChatError(
+        "name_taken",
+        f"The nickname {name!r} is already in use in this room.",
+        suggestion=suggest_name(name, taken),
+    )
+
+
+def takes_over(held: Holder, member: Member) -> bool:
+    return held.stale or bool(member.client and held.client == member.client)
+
+
+class LocalDirectory:
+    """One process: a dict, and claims cannot interleave (no await inside)."""
+
+    def __init__(self, process: str = "local") -> None:
+        self.process = process
+        self._rooms: dict[str, dict[str, Holder]] = {}
+
+    async def claim(self, member: Member) -> Holder | None:
+        names = self._rooms.setdefault(member.room, {})
+        key = member.name.casefold()
+        held = names.get(key)
+        if held is not None and held.conn != member.conn:
+            if not takes_over(held, member):
+                raise name_taken(member.name, set(names))
+        else:
+            held = None
+        names.pop(key, None)  # re-inserted last: lists keep join order
+        names[key] = Holder(
+            member.room, member.name, member.conn, member.client, self.process
+        )
+        return held
+
+    async def release(self, member: Member) -> bool:
+        names = self._rooms.get(member.room, {})
+        key = member.name.casefold()
+        held = names.get(key)
+        if held is None or held.conn != member.conn:
+            return False
+        del names[key]
+        if not names:
+            del self._rooms[member.room]
+        return True
+
+    async def names(self, room: str) -> tuple[str, ...]:
+        return tuple(h.name for h in self._rooms.get(room, {}).values())
