@@ -124,9 +124,16 @@ class ChatService:
             return None
         if request.client and holder.client == request.client:
             return holder
+        # Quoted, not repr(): a repr would show a ZWJ in an emoji as \u200d.
+        message = f"The nickname “{request.name}” is already in use in this room."
+        if holder.name != request.name:  # the same by name_key, spelled otherwise
+            message = (
+                f"The nickname “{request.name}” reads the same as "
+                f"“{holder.name}”, who is in this room."
+            )
         raise ChatError(
             "name_taken",
-            f"The nickname {request.name!r} is already in use in this room.",
+            message,
             suggestion=suggest_name(request.name, self.presence.taken(request.room)),
         )
 

@@ -19,6 +19,14 @@ def test_names_are_unique_per_room_ignoring_case() -> None:
     assert presence.taken("lobby") == {"bob"}
 
 
+def test_names_that_read_alike_are_one_name() -> None:
+    presence = Presence()
+    presence.add(member("1", "Bob"))
+    for alike in ("b\u200dob", "BOB\u00ad", "b o b", "\uff42\uff4f\uff42"):
+        assert presence.holder("lobby", alike) is not None
+    assert presence.holder("lobby", "bib") is None
+
+
 def test_remove_frees_the_name_and_keeps_join_order() -> None:
     presence = Presence()
     for i, name in enumerate(["c", "a", "b"]):
