@@ -51,6 +51,23 @@ class ChatError(Exception):
         return {"code": self.code, "message": self.message, **self.extra}
 
 
+UNPAIRED_SURROGATE = (
+    "Text must be valid Unicode: a \\uD800-\\uDFFF escape in JSON must be one "
+    "half of a surrogate pair, followed by the other."
+)
+
+
+def unpaired_surrogate(exc: Exception) -> bool:
+    """Whether the JSON decoder refused an escape for half a surrogate pair.
+
+    JSON's grammar allows ``"\\ud83d"`` alone, but no Unicode text holds it
+    (it cannot be stored or sent on as UTF-8), so orjson refuses it. Doors
+    then say so, with :data:`UNPAIRED_SURROGATE`, rather than call the JSON
+    malformed, or (the plain WebSocket) post the frame as bare text.
+    """
+    return isinstance(exc, ValueError) and "surrogate" in str(exc)
+
+
 def internal_error() -> ChatError:
     """What a client is told when the server itself failed (it is logged)."""
     return ChatError("internal", "Something went wrong on the server.")

@@ -202,3 +202,36 @@ async def test_one_name_whatever_its_normal_form(
     for same in (COMPOSED, DECOMPOSED, "JOSÉ", f"Jo{ZWJ}sé"):
         reply = await (await talker()).join(same)
         assert reply["ok"] is False and reply["code"] == "name_taken", same
+
+
+async def test_half_a_surrogate_pair_is_refused_clearly(
+    url: str, watcher: SioClient, sio_client: Any
+) -> None:
+    """JSON may escape half a surrogate pair; no door takes it as text."""
+    lone = r"\ud83d"  # the first half of 😀 (\ud83d\ude00), written as JSON
+    sio: SioClient = await sio_client()
+    await sio.join("sio")
+    await sio.sio.eio.send(f'2["message","{lone}"]')  # what a JS client sends
+    error = await sio.inbox.wait("chat_error")
+    assert error["code"] == "bad_packet" and "surrogate" in error["message"]
+    async with aiohttp.ClientSession(base_url=url + "/") as http:
+        ws = await http.ws_connect("ws")
+        await ws.send_json({"type": "join", "name": "ws"})
+        await ws.send_str(f'{{"type": "usermsg", "message": "{lone}"}}')
+        talker = WsTalker(ws)
+        error = await talker.until(lambda f: f["type"] == "usermsg")
+        assert error["code"] == "bad_frame" and "surrogate" in error["message"]
+        await ws.close()
+        poster = HttpTalker(http)
+        await poster.join("http")
+        async with http.post(
+            "api/messages", data=f'{{"text": "{lone}"}}', headers=poster.auth
+        ) as resp:
+            body = await resp.json()
+        assert resp.status == 400 and body["error"]["code"] == "bad_json"
+        assert "surrogate" in body["error"]["message"]
+    assert await watcher.inbox.quiet("chat") == []
+    # A whole pair is one character, and welcome.
+    await sio.sio.eio.send(r'2["message","\ud83d\ude00"]')
+    chat = await watcher.inbox.wait("chat")
+    assert chat["text"] == "\U0001f600"
