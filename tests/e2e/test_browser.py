@@ -10,6 +10,7 @@ from playwright.async_api import expect
 
 from tests.e2e.conftest import WAIT, ChatPage, LiveServer, OpenPage
 from tests.helpers import SioClient
+from tests.texts import PERSIAN, TECHNOLOGIST
 
 pytestmark = pytest.mark.browser
 
@@ -239,3 +240,19 @@ async def test_history_reset_is_shown_once(
     await ming.status("connected", timeout=20_000)
     await asyncio.sleep(0.5)  # the history arrives right after the connect
     await ming.see("小红: 新 1", count=1, timeout=1000)
+
+
+async def test_emoji_and_joiners_in_names_and_text(
+    url: str, open_page: OpenPage
+) -> None:
+    # 40 emoji: the page keeps 32 code points, never half of a surrogate pair.
+    laughing = "\U0001f600" * 40
+    long = await chatting(open_page, url, laughing, locale="en-US")
+    await long.see(f"{laughing[:32]} joined the chat")
+    coder = await chatting(open_page, url, TECHNOLOGIST, locale="en-US")
+    await long.see(f"{TECHNOLOGIST} joined the chat")
+    await coder.send(PERSIAN)
+    await long.see(f"{TECHNOLOGIST}: {PERSIAN}")
+    await expect(coder.page.locator("#heading")).to_have_text(
+        f"{TECHNOLOGIST}'s group chat"
+    )
