@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chat.models import Member
-from chat.rules import ChatError, suggest_name
+from chat.rules import ChatError, name_key, suggest_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +52,15 @@ class Directory(Protocol):
         ...
 
 
-def name_taken(name: str, taken: set[str]) -> ChatError:
-    """``taken`` holds the room's casefolded names."""
-    return ChatError(
-        "name_taken",
-        f"The nickname {name!r} is already in use in this room.",
-        suggestion=suggest_name(name, taken),
-    )
+def name_taken(name: str, held: str, taken: set[str]) -> ChatError:
+    """``held``: the name as its holder spells it; ``taken``: the room's keys."""
+    # Quoted, not repr(): a repr would show a ZWJ in an emoji as \u200d.
+    message = f"The nickname “{name}” is already in use in this room."
+    if held != name:  # the same by name_key, spelled otherwise
+        message = (
+            f"The nickname “{name}” reads the same as “{held}”, who is in this room."
+        )
+    return ChatError("name_taken", message, suggestion=suggest_name(name, taken))
 
 
 def takes_over(held: Holder, member: Member) -> bool:
@@ -74,11 +76,11 @@ class LocalDirectory:
 
     async def claim(self, member: Member) -> Holder | None:
         names = self._rooms.setdefault(member.room, {})
-        key = member.name.casefold()
+        key = name_key(member.name)
         held = names.get(key)
         if held is not None and held.conn != member.conn:
             if not takes_over(held, member):
-                raise name_taken(member.name, set(names))
+                raise name_taken(member.name, held.name, set(names))
         else:
             held = None
         names.pop(key, None)  # re-inserted last: lists keep join order
@@ -89,7 +91,7 @@ class LocalDirectory:
 
     async def release(self, member: Member) -> bool:
         names = self._rooms.get(member.room, {})
-        key = member.name.casefold()
+        key = name_key(member.name)
         held = names.get(key)
         if held is None or held.conn != member.conn:
             return False

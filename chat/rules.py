@@ -12,15 +12,30 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from chat.text import NOT_TEXT, is_blank, is_ignorable, is_visible
+
 MAX_NAME = 32
 MAX_TEXT = 2000
 MAX_ROOM = 64
 DEFAULT_ROOM = "lobby"
 ROOM_PATTERN = rf"[A-Za-z0-9_-]{{1,{MAX_ROOM}}}"
 _ROOM = re.compile(ROOM_PATTERN)
-# Line breaks and tabs are ordinary in a chat message; other C0/C1 controls
-# only ever arrive by accident or to mess with someone's terminal.
-_TEXT_CONTROLS_OK = frozenset("\n\r\t")
+# C0 and C1 controls (general category Cc) but line feed, carriage return
+# and tab, which are ordinary in a message. The rest only ever arrive by
+# accident or to mess with someone's terminal.
+_TEXT_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_NOT_UNICODE = (
+    "{what} must be valid Unicode text: no unpaired surrogates or noncharacters."
+)
+# The only format (Cf) characters a nickname may hold besides emoji tags:
+# soft hyphen (pasted names carry it), Mongolian vowel separator, ZWNJ, ZWJ.
+# The rest only steer direction (bidi marks, embeddings, overrides, isolates:
+# they can make a name read as part of the text beside it) or draw nothing
+# with no job in a name (zero width space, word joiner, invisible operators,
+# byte order mark, deprecated and annotation controls, language tag).
+_NAME_FORMAT_OK = frozenset("\u00ad\u180e\u200c\u200d")
+_EMOJI_TAG_SEQUENCE = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+_TAG = re.compile("[\U000e0000-\U000e007f]")
 
 
 class ChatError(Exception):
@@ -34,6 +49,23 @@ class ChatError(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, **self.extra}
+
+
+UNPAIRED_SURROGATE = (
+    "Text must be valid Unicode: a \\uD800-\\uDFFF escape in JSON must be one "
+    "half of a surrogate pair, followed by the other."
+)
+
+
+def unpaired_surrogate(exc: Exception) -> bool:
+    """Whether the JSON decoder refused an escape for half a surrogate pair.
+
+    JSON's grammar allows ``"\\ud83d"`` alone, but no Unicode text holds it
+    (it cannot be stored or sent on as UTF-8), so orjson refuses it. Doors
+    then say so, with :data:`UNPAIRED_SURROGATE`, rather than call the JSON
+    malformed, or (the plain WebSocket) post the frame as bare text.
+    """
+    return isinstance(exc, ValueError) and "surrogate" in str(exc)
 
 
 def internal_error() -> ChatError:
@@ -55,26 +87,67 @@ class JoinRequest:
     """Which events a Socket.IO client gets; see :func:`check_format`."""
 
 
-def _has_control(value: str, allowed: frozenset[str] = frozenset()) -> bool:
-    return any(
-        unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch not in allowed
-        for ch in value
-    )
-
-
 def check_name(value: object) -> str:
+    """The nickname as it will be stored, shown and compared: NFC, trimmed.
+
+    Scripts and emoji that need joiners, variation selectors or tags are
+    welcome; what can only make a name look empty, or look like another name
+    or like someone else's text, is refused (see ``_name_problem``).
+    """
     if not isinstance(value, str):
         raise ChatError("invalid_name", "Nickname must be a string.")
-    name = value.strip()
+    if NOT_TEXT.search(value):
+        raise ChatError("invalid_name", _NOT_UNICODE.format(what="Nickname"))
+    # NFC: "José" typed with a composed or a decomposed "é" is one name.
+    name = unicodedata.normalize("NFC", value).strip()
     if not name:
         raise ChatError("invalid_name", "Nickname must not be empty.")
     if len(name) > MAX_NAME:
         raise ChatError(
-            "invalid_name", f"Nickname must be at most {MAX_NAME} characters."
+            "invalid_name",
+            f"Nickname must be at most {MAX_NAME} characters (Unicode code points).",
         )
-    if _has_control(name):
-        raise ChatError("invalid_name", "Nickname must not contain control characters.")
+    problem = _name_problem(name)
+    if problem is not None:
+        raise ChatError("invalid_name", problem)
     return name
+
+
+def _name_problem(name: str) -> str | None:
+    """Why an NFC, trimmed nickname of a fitting length is refused, if it is."""
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Zl", "Zp"):
+            return "Nickname must not contain control characters or line breaks."
+        if (category == "Cf" and ch not in _NAME_FORMAT_OK and not _TAG.match(ch)) or (
+            category == "Cn" and is_ignorable(ch)  # reserved for future controls
+        ):
+            return (
+                "Nickname must not contain direction controls or invisible "
+                "characters other than joiners and variation selectors."
+            )
+    if _TAG.search(_EMOJI_TAG_SEQUENCE.sub("", name)):
+        return "Nickname may hold tag characters only in an emoji tag sequence."
+    if unicodedata.category(name[0])[0] == "M":
+        # It would sit on whatever a client draws before the name.
+        return "Nickname must not start with a combining mark."
+    if not any(map(is_visible, name)):
+        return "Nickname must contain a visible character, not only blank ones."
+    return None
+
+
+def name_key(name: str) -> str:
+    """What two nicknames must share to be the same name in a room.
+
+    Case, compatibility forms, blanks and invisible characters do not count
+    (Unicode's NFKC_Casefold, which drops default ignorables, and every blank
+    besides): "bob" is taken by "Bob", fullwidth "ｂｏｂ", "b o b", and "bob"
+    with a ZWJ or a Hangul filler in it, as they all read "bob".
+    """
+    drawn = "".join(
+        ch for ch in unicodedata.normalize("NFKC", name) if not is_blank(ch)
+    )
+    return unicodedata.normalize("NFKC", drawn.casefold())
 
 
 def check_room(value: object) -> str:
@@ -89,16 +162,27 @@ def check_room(value: object) -> str:
 
 
 def check_text(value: object) -> str:
+    """A message, returned exactly as sent: any text but controls and blanks.
+
+    Joiners, variation selectors, bidi marks, soft hyphens and every other
+    format character are part of how people write, so they all pass.
+    """
     if not isinstance(value, str):
         raise ChatError("invalid_text", "Message must be a string.")
-    if not value.strip():
-        raise ChatError("invalid_text", "Message must not be empty.")
     if len(value) > MAX_TEXT:
         raise ChatError(
             "invalid_text", f"Message must be at most {MAX_TEXT} characters."
         )
-    if _has_control(value, _TEXT_CONTROLS_OK):
-        raise ChatError("invalid_text", "Message must not contain control characters.")
+    if NOT_TEXT.search(value):
+        raise ChatError("invalid_text", _NOT_UNICODE.format(what="Message"))
+    if _TEXT_CONTROL.search(value):
+        raise ChatError(
+            "invalid_text",
+            "Message must not contain control characters (line breaks and tabs "
+            "are fine).",
+        )
+    if not any(map(is_visible, value)):
+        raise ChatError("invalid_text", "Message must not be empty or blank.")
     return value
 
 
@@ -160,10 +244,31 @@ def _client(value: object) -> str | None:
 
 
 def suggest_name(name: str, taken: set[str]) -> str:
-    """A free variant of ``name`` (``name2``, ``name3``…); ``taken`` is casefolded."""
+    """A free variant of ``name`` (``name2``, ``name3``…).
+
+    ``taken`` holds the :func:`name_key` of every name in the room.
+    """
     for n in range(2, 10_000):
         suffix = str(n)
-        candidate = name[: MAX_NAME - len(suffix)] + suffix
-        if candidate.casefold() not in taken:
+        candidate = _cut(name, MAX_NAME - len(suffix)) + suffix
+        if name_key(candidate) not in taken:
             return candidate
     return name  # unreachable in practice: a room never holds 10,000 people
+
+
+def _cut(name: str, size: int) -> str:
+    """At most ``size`` code points of ``name``, cut where nothing is parted.
+
+    Not inside a ZWJ sequence (👨‍👩‍👧 cut short is another emoji), nor
+    between a character and the marks, selectors, skin tones or tags that
+    follow it (a flag's tags cut short are a refused name).
+    """
+    end = min(size, len(name))
+    while 0 < end < len(name) and (
+        unicodedata.category(name[end])[0] == "M"
+        or "\U0001f3fb" <= name[end] <= "\U0001f3ff"
+        or _TAG.match(name[end])
+        or "\u200d" in (name[end], name[end - 1])
+    ):
+        end -= 1
+    return name[:end]

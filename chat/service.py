@@ -29,6 +29,7 @@ from chat.rules import (
     check_room,
     check_text,
     check_typing,
+    name_key,
     parse_join,
 )
 from chat.sequencer import Sequencer
@@ -129,8 +130,8 @@ class ChatService:
         holder = await self.directory.claim(member)
         old = self.presence.get(conn)
         if old is not None:  # a second join renames or switches rooms
-            same = old.room == member.room and old.name.casefold() == (
-                member.name.casefold()
+            same = old.room == member.room and name_key(old.name) == name_key(
+                member.name
             )
             await self._leave(old, release=not same)
         was_typing = await self._drop(holder) if holder is not None else False

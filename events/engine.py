@@ -41,6 +41,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from engineio import exceptions as eio_exceptions, packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
+from chat.rules import UNPAIRED_SURROGATE, unpaired_surrogate
 from events.codec import event_text
 from web.origin import Allowed, environ_rule, request_allowed
 from web.wire import BINARY, Outlet, frame
@@ -412,8 +413,12 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
             try:
                 await super()._handle_eio_message(eio_sid, data)
                 return
-            except Exception:
-                problem = "Malformed Socket.IO packet."
+            except Exception as exc:
+                problem = (
+                    UNPAIRED_SURROGATE
+                    if unpaired_surrogate(exc)
+                    else "Malformed Socket.IO packet."
+                )
         link = self.eio.sockets.get(eio_sid)
         if isinstance(link, Link):
             link.strike(problem)

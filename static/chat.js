@@ -55,7 +55,9 @@
   function askName(question, suggestion) {
     for (let i = 0; i < 3; i++) {
       const answer = window.prompt(question, suggestion);
-      if (answer && answer.trim()) return answer.trim().slice(0, 32);
+      // 32 code points, as the server counts them: slicing UTF-16 units
+      // could keep half of an emoji's surrogate pair, which no server takes.
+      if (answer && answer.trim()) return Array.from(answer.trim()).slice(0, 32).join("");
     }
     return t.guest + Math.floor(1000 + Math.random() * 9000);
   }

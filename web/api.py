@@ -20,7 +20,7 @@ from aiohttp import web
 
 from chat.models import Message
 from chat.ratelimit import KeyedLimiter
-from chat.rules import ChatError, check_room
+from chat.rules import UNPAIRED_SURROGATE, ChatError, check_room, unpaired_surrogate
 from chat.service import PAGE_LIMIT
 from web.keys import CONFIG, HTTP_DOOR, SERVICE
 from web.openapi import spec
@@ -131,7 +131,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise ChatError("unsupported_media_type", "Send the body as application/json.")
     try:
         body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if unpaired_surrogate(exc):
+            raise ChatError("bad_json", UNPAIRED_SURROGATE) from None
         raise ChatError("bad_json", "The request body must be JSON.") from None
     if not isinstance(body, dict):
         raise ChatError("bad_json", "The request body must be a JSON object.")

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from chat.models import Joined, Message
-from chat.rules import ChatError
+from chat.rules import UNPAIRED_SURROGATE, ChatError, unpaired_surrogate
 
 MAX_FRAME = 16 * 1024
 """Characters; a larger text frame is answered with an error."""
@@ -40,7 +40,9 @@ def parse_frame(text: str, *, joined: bool) -> Command:
         )
     try:
         frame = orjson.loads(text)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if unpaired_surrogate(exc):  # a JSON frame, not text to post as is
+            raise ChatError("bad_frame", UNPAIRED_SURROGATE) from None
         frame = None
     if not isinstance(frame, dict):
         # Not a JSON object: the tutorial's simplest client sends bare text.

@@ -10,6 +10,7 @@ from playwright.async_api import expect
 
 from tests.e2e.conftest import WAIT, ChatPage, LiveServer, OpenPage
 from tests.helpers import SioClient
+from tests.texts import PERSIAN, TECHNOLOGIST
 
 pytestmark = pytest.mark.browser
 
@@ -256,3 +257,19 @@ async def test_someone_still_typing_still_shows_as_typing(
         await expect(typing).to_have_text("小明 正在输入…")
     # Then a pause: it stops showing shortly after.
     await expect(typing).to_have_text("", timeout=6_000)
+
+
+async def test_emoji_and_joiners_in_names_and_text(
+    url: str, open_page: OpenPage
+) -> None:
+    # 40 emoji: the page keeps 32 code points, never half of a surrogate pair.
+    laughing = "\U0001f600" * 40
+    long = await chatting(open_page, url, laughing, locale="en-US")
+    await long.see(f"{laughing[:32]} joined the chat")
+    coder = await chatting(open_page, url, TECHNOLOGIST, locale="en-US")
+    await long.see(f"{TECHNOLOGIST} joined the chat")
+    await coder.send(PERSIAN)
+    await long.see(f"{TECHNOLOGIST}: {PERSIAN}")
+    await expect(coder.page.locator("#heading")).to_have_text(
+        f"{TECHNOLOGIST}'s group chat"
+    )

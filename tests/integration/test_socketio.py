@@ -62,11 +62,15 @@ async def test_acks(sio_client) -> None:
         ("join", 42, "invalid_name"),
         ("join", "x" * 33, "invalid_name"),
         ("join", "a\x07b", "invalid_name"),
+        ("join", "bob\u202e", "invalid_name"),  # RIGHT-TO-LEFT OVERRIDE
+        ("join", "\u3164", "invalid_name"),  # HANGUL FILLER: looks blank
         ("join", {"name": "a", "room": "no way"}, "invalid_room"),
         ("message", "", "invalid_text"),
         ("message", ["a"], "invalid_text"),
         ("message", "x" * 2001, "invalid_text"),
         ("message", None, "invalid_text"),
+        ("message", "\u200d\u200b", "invalid_text"),  # nothing visible
+        ("message", "esc\x1b[2J", "invalid_text"),
         ("typing", "yes", "invalid_typing"),
     ],
 )

@@ -42,6 +42,24 @@ def test_unknown_shapes(text: str) -> None:
     assert info.value.code == "bad_frame"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'{"type": "usermsg", "message": "\ud83d"}',
+        r'{"type": "join", "name": "\udc00"}',
+    ],
+)
+def test_half_a_surrogate_pair_is_refused_not_posted(text: str) -> None:
+    for joined in (True, False):
+        with pytest.raises(ChatError) as info:
+            parse_frame(text, joined=joined)
+        assert info.value.code == "bad_frame" and "surrogate" in info.value.message
+    # Bare text that merely mentions an escape is still a message.
+    assert parse_frame(r"what is \ud83d?", joined=True) == Command(
+        "post", r"what is \ud83d?"
+    )
+
+
 def test_oversize() -> None:
     with pytest.raises(ChatError) as info:
         parse_frame("x" * (frames.MAX_FRAME + 1), joined=True)

@@ -38,6 +38,18 @@ async def test_the_same_client_takes_over_and_release_is_by_connection() -> None
     assert await names.names("lobby") == ()
 
 
+async def test_names_that_read_alike_are_one_name() -> None:
+    names = LocalDirectory()
+    await names.claim(member("1", "Bob"))
+    for i, alike in enumerate(
+        ("b\u200dob", "BOB\u00ad", "b o b", "\uff42\uff4f\uff42")
+    ):
+        with pytest.raises(ChatError) as info:
+            await names.claim(member(f"x{i}", alike))
+        assert "reads the same as “Bob”" in info.value.message
+    assert await names.claim(member("y", "bib")) is None
+
+
 async def test_lists_keep_join_order() -> None:
     names = LocalDirectory()
     for i, name in enumerate(["c", "a", "b"]):

@@ -23,6 +23,7 @@ from chat.models import (
 from chat.rules import ChatError
 from chat.service import ChatService
 from store.sqlite import SQLiteStore
+from tests.texts import COMPOSED, DECOMPOSED, TECHNOLOGIST
 
 
 class RecordingDoor:
@@ -109,6 +110,34 @@ async def test_taken_name_gets_a_suggestion(service: ChatService) -> None:
     assert info.value.code == "name_taken"
     assert info.value.extra["suggestion"] == "alice2"
     await service.join("t", "c3", {"name": "alice", "room": "dev"})  # other room
+
+
+async def test_composed_and_decomposed_are_one_name(
+    service: ChatService, door: RecordingDoor
+) -> None:
+    joined = await service.join("t", "c1", {"name": DECOMPOSED})
+    assert joined.member.name == COMPOSED  # stored and shown in NFC
+    assert door.of(MemberJoined) == [MemberJoined("lobby", COMPOSED)]
+    with pytest.raises(ChatError) as info:
+        await service.join("t", "c2", COMPOSED)
+    assert info.value.code == "name_taken"
+    assert info.value.extra["suggestion"] == COMPOSED + "2"
+    message = await service.post("c1", "hola")
+    assert message.name == COMPOSED
+    assert await service.directory.names("lobby") == (COMPOSED,)
+
+
+async def test_names_that_read_alike_are_taken(service: ChatService) -> None:
+    await service.join("t", "c1", TECHNOLOGIST)
+    await service.join("t", "c2", "bob")
+    for lookalike in (TECHNOLOGIST + "\ufe0f", "BOB", "b\u200dob", "bob\u3164"):
+        with pytest.raises(ChatError) as info:
+            await service.join("t", "c3", lookalike)
+        assert info.value.code == "name_taken"
+    # Said in words, not as a Python repr full of \u escapes.
+    assert "\\u" not in info.value.message and "“bob”" in info.value.message
+    await service.join("t", "c3", "\U0001f469")  # 👩 alone is another name
+    assert await service.directory.names("lobby") == (TECHNOLOGIST, "bob", "\U0001f469")
 
 
 async def test_same_client_takes_over_its_name(
