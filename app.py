@@ -14,13 +14,15 @@ import jinja2
 from aiohttp import web
 
 from chat.fanout import Fanout
+from chat.limits import Limits
 from chat.service import ChatService
+from cluster.directory import RedisDirectory
+from cluster.node import make_node, running
 from config import Config, load_config
 from events import create_sio
-from store import make_store
 from web import api, pages
-from web.keys import CONFIG, HTTP_DOOR, SERVICE, WS_DOOR
-from web.sessions import HttpDoor, Sessions
+from web.keys import CONFIG, HTTP_DOOR, NODE, SERVICE, WS_DOOR
+from web.sessions import HttpDoor
 from web.ws import WebSocketDoor
 
 log = logging.getLogger("chat")
@@ -33,23 +35,23 @@ def create_app(config: Config | None = None) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
     app[CONFIG] = config
     fanout = Fanout()
-    store = make_store(
-        config.db, retention_days=config.retention_days, room_cap=config.room_cap
-    )
+    node = make_node(config)
+    app[NODE] = node
     service = ChatService(
-        store,
+        node.store,
         fanout,
+        directory=node.directory,
+        bus=node.bus,
         history=config.history,
         max_group=config.max_group,
-        rate_limit=config.rate_limit,
-        rate_burst=config.rate_burst,
+        limits=Limits(config.rate_limit, config.rate_burst, node.buckets),
     )
     app[SERVICE] = service
     sio = create_sio(config, service)
     sio.attach(app)
-    app[WS_DOOR] = WebSocketDoor(config.max_unsent)
+    app[WS_DOOR] = WebSocketDoor(config.max_unsent, node.process)
     fanout.add_door("ws", app[WS_DOOR])
-    app[HTTP_DOOR] = HttpDoor(Sessions(config.session_ttl))
+    app[HTTP_DOOR] = HttpDoor(node.sessions)
     fanout.add_door("http", app[HTTP_DOOR])
 
     aiohttp_jinja2.setup(
@@ -64,9 +66,14 @@ def create_app(config: Config | None = None) -> web.Application:
 
     async def close_connections(app: web.Application) -> None:
         # End sessions without a Socket.IO DISCONNECT packet, so clients see
-        # "transport close" and reconnect by themselves (a restart, a deploy).
+        # "transport close" and reconnect by themselves (a restart, a deploy,
+        # to another process). Their names wait for them: no "left" lines.
         # Bounded: a polling client that never polls again would hold
         # engineio's close() forever.
+        service.draining = True
+        if isinstance(node.directory, RedisDirectory):
+            with contextlib.suppress(Exception):
+                await node.directory.heartbeat(config.shutdown_grace)
         closing = [asyncio.create_task(s.close()) for s in sio.eio.sockets.values()]
         if closing:
             _, stuck = await asyncio.wait(closing, timeout=1.0)
@@ -84,9 +91,10 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     service = app[SERVICE]
     await service.store.open()
     try:
-        service.start()
-        yield
-        await service.stop()
+        async with running(app[NODE], service):
+            service.start()
+            yield
+            await service.stop()  # commits what is queued while Redis is there
     finally:
         await service.store.close()
 

@@ -60,6 +60,16 @@ class Config:
         "*",
         "comma-separated origins allowed to connect from other frontends ('*': any)",
     )
+    redis_url: str = _opt(
+        "",
+        "redis://host:port/db: share history, names, sessions and limits with "
+        "other processes through Redis (--db is then unused); empty: one process",
+    )
+    shutdown_grace: float = _opt(
+        15.0,
+        "seconds a stopped process's members keep their names, so that they "
+        "reconnect elsewhere with no 'left'/'joined' lines (with --redis-url)",
+    )
     log_level: str = _opt("info", "debug, info, warning or error")
 
     @property
@@ -138,6 +148,12 @@ def validate(config: Config) -> list[str]:
     for name in ("history", "room_cap", "rate_burst", "retention_days", "rate_limit"):
         if getattr(config, name) < 0:
             problems.append(f"{_flag(name)} must not be negative")
+    if config.redis_url and not config.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        problems.append("--redis-url must start with redis://, rediss:// or unix://")
+    if config.shutdown_grace < 0:
+        problems.append("--shutdown-grace must not be negative")
     for name in ("session_ttl", "ping_interval", "ping_timeout"):
         if getattr(config, name) <= 0:
             problems.append(f"{_flag(name)} must be positive")

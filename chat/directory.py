@@ -47,6 +47,10 @@ class Directory(Protocol):
         """Give the name back, if ``member``'s connection still holds it."""
         ...
 
+    async def holds(self, member: Member) -> bool:
+        """Whether ``member.conn`` still holds ``member.name``."""
+        ...
+
     async def names(self, room: str) -> tuple[str, ...]:
         """Everyone in ``room``, in the order they joined."""
         ...
@@ -99,6 +103,10 @@ class LocalDirectory:
         if not names:
             del self._rooms[member.room]
         return True
+
+    async def holds(self, member: Member) -> bool:
+        held = self._rooms.get(member.room, {}).get(name_key(member.name))
+        return held is not None and held.conn == member.conn
 
     async def names(self, room: str) -> tuple[str, ...]:
         return tuple(h.name for h in self._rooms.get(room, {}).values())

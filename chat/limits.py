@@ -4,20 +4,29 @@ Every post, join and typing change is checked against a bucket for the
 connection and, when the client sent one, for its client id, so neither
 re-joining nor reconnecting starts a fresh allowance; and against a looser
 bucket for the address, so that many connections from one address cannot
-multiply it without bound (but an office behind one NAT still fits).
+multiply it without bound (but an office behind one NAT still fits). HTTP
+API requests have a bucket per address of their own.
+
+The buckets live in this process (:class:`LocalBuckets`) or, scaled out, in
+Redis (:class:`cluster.limits.RedisBuckets`), so that a client cannot get a
+fresh allowance by reconnecting to another process.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from chat.ratelimit import KeyedLimiter
 from chat.rules import ChatError
 
 ADDRESS_FACTOR = 10
 """An address may do this many times what one person may."""
+
+Draw = tuple[str, float, int]
+"""A bucket's key, its rate per second and its burst."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,48 +35,76 @@ class Rule:
     """Per second, sustained."""
     burst: int
     message: str
+    per_person: bool = True
+    address_factor: int = ADDRESS_FACTOR
 
 
 JOINS = Rule(0.5, 5, "You are joining too often; wait a moment.")
 """A few quick renames or room switches, then one every two seconds."""
 TYPING = Rule(2.0, 10, "Typing updates are coming too fast.")
 """Changes only; a page says "typing" once and refreshes it every few seconds."""
+REQUESTS = Rule(20.0, 60, "Too many requests.", per_person=False, address_factor=1)
+"""HTTP API requests from one address."""
+
+
+class Buckets(Protocol):
+    async def take(self, draws: Sequence[Draw]) -> float:
+        """Spend a token from each bucket: 0.0, or seconds until allowed."""
+        ...
+
+
+class LocalBuckets:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._limiters: dict[tuple[float, int], KeyedLimiter] = {}
+
+    async def take(self, draws: Sequence[Draw]) -> float:
+        wait = 0.0
+        for key, rate, burst in draws:
+            limiter = self._limiters.get((rate, burst))
+            if limiter is None:
+                limiter = self._limiters[rate, burst] = KeyedLimiter(
+                    rate, burst, self._clock
+                )
+            wait = max(wait, limiter.take(key))
+        return wait
 
 
 class Limits:
     def __init__(
-        self,
-        post_rate: float,
-        post_burst: int,
-        clock: Callable[[], float] = time.monotonic,
+        self, post_rate: float, post_burst: int, buckets: Buckets | None = None
     ) -> None:
         self.enabled = post_rate > 0
+        """``--rate-limit 0`` turns the chat's limits off (not the API's)."""
+        self.buckets = buckets or LocalBuckets()
         posts = Rule(
             post_rate, post_burst, "You are sending messages too fast; wait a moment."
         )
         self._rules = {"post": posts, "join": JOINS, "typing": TYPING}
-        self._person = {
-            kind: KeyedLimiter(rule.rate, rule.burst, clock)
-            for kind, rule in self._rules.items()
-        }
-        self._address = {
-            kind: KeyedLimiter(
-                rule.rate * ADDRESS_FACTOR, rule.burst * ADDRESS_FACTOR, clock
-            )
-            for kind, rule in self._rules.items()
-        }
 
-    def take(self, kind: str, conn: str, client: str | None, address: str) -> None:
+    async def take(
+        self, kind: str, conn: str, client: str | None, address: str
+    ) -> None:
         """Spend one ``kind`` for the sender, or raise ``rate_limited``."""
-        if not self.enabled:
-            return
-        person = self._person[kind]
-        wait = person.take("c:" + conn)
-        if client:
-            wait = max(wait, person.take("k:" + client))
+        if self.enabled:
+            await self._take(kind, self._rules[kind], conn, client, address)
+
+    async def request(self, address: str) -> None:
+        await self._take("request", REQUESTS, "", None, address)
+
+    async def _take(
+        self, kind: str, rule: Rule, conn: str, client: str | None, address: str
+    ) -> None:
+        draws: list[Draw] = []
+        if rule.per_person:
+            draws.append((f"{kind}:c:{conn}", rule.rate, rule.burst))
+            if client:
+                draws.append((f"{kind}:k:{client}", rule.rate, rule.burst))
         if address:
-            wait = max(wait, self._address[kind].take(address))
-        if wait > 0:
-            raise ChatError(
-                "rate_limited", self._rules[kind].message, retry_after=round(wait, 3)
+            factor = rule.address_factor
+            draws.append(
+                (f"{kind}:a:{address}", rule.rate * factor, rule.burst * factor)
             )
+        wait = await self.buckets.take(draws)
+        if wait > 0:
+            raise ChatError("rate_limited", rule.message, retry_after=round(wait, 3))

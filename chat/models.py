@@ -56,6 +56,9 @@ class Member:
     or ``both`` (see docs/protocol.md); other doors have one form."""
     address: str = ""
     """Where the connection comes from, for per-address limits."""
+    owner: str = ""
+    """Who keeps the nickname alive when processes share a directory: this
+    process (empty), or an HTTP session (``s:<id>``)."""
     typing: bool = False
     typing_timer: asyncio.TimerHandle | None = None
 

@@ -30,6 +30,9 @@ class Presence:
                 del self._rooms[member.room]
         return member
 
+    def room_names(self) -> list[str]:
+        return list(self._rooms)
+
     def rooms(self) -> int:
         """How many rooms have members here."""
         return len(self._rooms)

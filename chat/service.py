@@ -17,6 +17,7 @@ from chat.models import (
     MemberJoined,
     MemberLeft,
     Message,
+    MessagePosted,
     NewMessage,
     TypingChanged,
 )
@@ -55,6 +56,7 @@ class ChatService:
         max_group: int = 1000,
         rate_limit: float = 0.0,
         rate_burst: int = 1,
+        limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -65,12 +67,16 @@ class ChatService:
         self.relay = Relay(fanout, store)
         self.sequencer = Sequencer(store, self.relay, max_group)
         self.typists = Typists(self._announce, self._here)
-        self.limits = Limits(rate_limit, rate_burst)
+        self.limits = limits or Limits(rate_limit, rate_burst)
         self._history = history
         # join, leave and rename of one connection happen one at a time,
         # whichever door they come through and however many tasks it runs.
         self._serial = KeyedLock()
         self._clock = clock
+        self.draining = False
+        """Shutting down: connections go without giving up their names or
+        being announced, so that they can come back (to another process)
+        within the grace period as if nothing happened."""
 
     def start(self) -> None:
         self.sequencer.start()
@@ -98,10 +104,32 @@ class ChatService:
         """What another process published (messages included)."""
         await self.relay.deliver(events)
 
+    async def catch_up(self) -> None:
+        """After the bus was away: what the rooms here missed, from the store."""
+        for room in self.presence.room_names():
+            delivered = self.relay.delivered(room)
+            if delivered is not None:
+                missed = await self.store.after(room, delivered, CATCHUP_LIMIT)
+                await self.relay.deliver([MessagePosted(m) for m in missed])
+
+    async def gone(self, holders: Sequence[Holder]) -> None:
+        """Names whose process or session vanished were freed: say they left."""
+        await self._announce([MemberLeft(h.room, h.name) for h in holders])
+        for holder in holders:
+            await self.kicked(holder.conn)  # any copy of a session held here
+            if holder.conn.startswith("http:"):
+                await self.bus.kick(holder)  # and on every other process
+
     # Membership --------------------------------------------------------------
 
     async def join(
-        self, door: str, conn: str, data: object, *, address: str = ""
+        self,
+        door: str,
+        conn: str,
+        data: object,
+        *,
+        address: str = "",
+        owner: str = "",
     ) -> Joined:
         """``data`` as the client sent it: a nickname or a JoinRequest's fields.
 
@@ -111,11 +139,11 @@ class ChatService:
         """
         request = parse_join(data)
         async with self._serial.hold(conn):
-            self.limits.take("join", conn, request.client, address)
-            return await self._join(door, conn, request, address)
+            await self.limits.take("join", conn, request.client, address)
+            return await self._join(door, conn, request, address, owner)
 
     async def _join(
-        self, door: str, conn: str, request: JoinRequest, address: str
+        self, door: str, conn: str, request: JoinRequest, address: str, owner: str
     ) -> Joined:
         member = Member(
             door=door,
@@ -125,6 +153,7 @@ class ChatService:
             client=request.client,
             format=request.format,
             address=address,
+            owner=owner,
         )
         # The claim comes first: a join that fails leaves the old membership.
         holder = await self.directory.claim(member)
@@ -235,6 +264,15 @@ class ChatService:
         door.welcome(joined)
         return joined
 
+    async def adopt(self, member: Member) -> None:
+        """A member that joined through another process acts through this one
+        (an HTTP session's token works everywhere)."""
+        async with self._serial.hold(member.conn):
+            if self.presence.get(member.conn) is None:
+                if not await self.directory.holds(member):
+                    raise ChatError("not_joined", "The session's nickname is gone.")
+                self.presence.add(member)
+
     async def leave(self, conn: str) -> None:
         async with self._serial.hold(conn):
             member = self.presence.get(conn)
@@ -245,6 +283,8 @@ class ChatService:
         self.presence.remove(member.conn)
         self.typists.cancel(member)
         await self.fanout.door(member).detach(member)
+        if self.draining:
+            return  # the name waits for its owner to come back (see draining)
         if release:
             await self.directory.release(member)
         await self._announce([MemberLeft(member.room, member.name)])
@@ -254,7 +294,7 @@ class ChatService:
     async def post(self, conn: str, text: object) -> Message:
         member = self.member(conn)
         clean = check_text(text)
-        self.limits.take("post", conn, member.client, member.address)
+        await self.limits.take("post", conn, member.client, member.address)
         ts = int(self._clock() * 1000)
         stored = self.sequencer.submit(NewMessage(member.room, member.name, clean, ts))
         if member.typing:
@@ -265,7 +305,7 @@ class ChatService:
         member = self.member(conn)
         typing = check_typing(value)
         if typing != member.typing:  # a refresh broadcasts nothing: free
-            self.limits.take("typing", conn, member.client, member.address)
+            await self.limits.take("typing", conn, member.client, member.address)
         await self.typists.set(member, typing)
 
     async def history(

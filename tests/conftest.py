@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 from app import create_app
 from config import Config
 from tests.helpers import CI, SioClient
+from tests.redis_server import RedisServer
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
@@ -72,3 +73,12 @@ async def sio_client(url: str) -> AsyncIterator[Callable[..., Awaitable[SioClien
     for client in clients:
         if client.sio.connected:
             await client.sio.disconnect()
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A real redis-server of the test's own, on a free loopback port."""
+    server = RedisServer(tmp_path)
+    await server.start()
+    yield server
+    server.stop()

@@ -19,7 +19,6 @@ import orjson
 from aiohttp import web
 
 from chat.models import Message
-from chat.ratelimit import KeyedLimiter
 from chat.rules import UNPAIRED_SURROGATE, ChatError, check_room, unpaired_surrogate
 from chat.service import PAGE_LIMIT
 from web.keys import CONFIG, HTTP_DOOR, SERVICE
@@ -50,7 +49,6 @@ _PREFLIGHT = {
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-LIMITER = web.AppKey("api_limiter", KeyedLimiter)
 
 
 def json_response(data: Any, status: int = 200, **kw: Any) -> web.Response:
@@ -101,10 +99,8 @@ async def _api(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
-    wait = request.app[LIMITER].take(request.remote or "")
     try:
-        if wait > 0:
-            raise ChatError("rate_limited", "Too many requests.", retry_after=wait)
+        await request.app[SERVICE].limits.request(request.remote or "")
         return await handler(request)
     except ChatError as exc:
         return error_response(exc)
@@ -140,7 +136,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _maybe_session(request: web.Request) -> Session | None:
+async def _maybe_session(request: web.Request) -> Session | None:
     """The caller's session; None without a token; 401 for a bad one."""
     header = request.headers.get("Authorization", "")
     if not header:
@@ -148,17 +144,30 @@ def _maybe_session(request: web.Request) -> Session | None:
     scheme, _, token = header.partition(" ")
     session = None
     if scheme.lower() == "bearer":
-        session = request.app[HTTP_DOOR].sessions.get(token.strip())
+        session = await request.app[HTTP_DOOR].sessions.get(token.strip())
     if session is None:
         raise ChatError("unauthorized", "The token is wrong or has expired.")
     return session
 
 
-def _session(request: web.Request) -> Session:
-    session = _maybe_session(request)
+async def _session(request: web.Request) -> Session:
+    session = await _maybe_session(request)
     if session is None:
         raise ChatError("unauthorized", "Send Authorization: Bearer <token>.")
     return session
+
+
+async def _acting(request: web.Request) -> str:
+    """The caller's connection, its member present on this process.
+
+    Shared sessions may have joined through another process: this one takes
+    the member in, once the directory confirms it still holds its name.
+    """
+    session = await _session(request)
+    service = request.app[SERVICE]
+    if service.presence.get(session.conn) is None and session.member is not None:
+        await service.adopt(session.member)
+    return session.conn
 
 
 def _query(
@@ -184,8 +193,9 @@ def _query(
 
 def _room(request: web.Request, session: Session | None) -> str:
     """``?room=``, else the room the session's nickname is held in."""
-    presence = request.app[SERVICE].presence
-    member = presence.get(session.conn) if session else None
+    member = None
+    if session is not None:
+        member = request.app[SERVICE].presence.get(session.conn) or session.member
     return check_room(request.query.get("room", member.room if member else None))
 
 
@@ -197,13 +207,18 @@ async def create_session(request: web.Request) -> web.Response:
     body = await _body(request)
     door = request.app[HTTP_DOOR]
     service = request.app[SERVICE]
-    session = door.sessions.create()
+    session = await door.sessions.create()
     try:
         joined = await service.join(
-            "http", session.conn, body, address=request.remote or ""
+            "http",
+            session.conn,
+            body,
+            address=request.remote or "",
+            owner=session.owner,
         )
+        await door.sessions.bind(session, joined.member)
     except BaseException:
-        door.sessions.drop(session.token)
+        await door.sessions.drop(session.token)
         raise
     reply = {
         "token": session.token,
@@ -215,15 +230,16 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 async def delete_session(request: web.Request) -> web.Response:
-    session = _session(request)
-    request.app[HTTP_DOOR].sessions.drop(session.token)
-    await request.app[SERVICE].leave(session.conn)
+    session = await _session(request)
+    conn = await _acting(request)
+    await request.app[SERVICE].leave(conn)  # first: the name is released
+    await request.app[HTTP_DOOR].sessions.drop(session.token)
     return web.Response(status=204)
 
 
 async def get_messages(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    session = _maybe_session(request)
+    session = await _maybe_session(request)
     room = _room(request, session)
     after = _query(request, "after", int, 0, 2**63 - 1)
     limit = int(_query(request, "limit", int, 1, PAGE_LIMIT) or DEFAULT_LIMIT)
@@ -243,21 +259,21 @@ async def get_messages(request: web.Request) -> web.Response:
 
 
 async def post_message(request: web.Request) -> web.Response:
-    session = _session(request)
+    conn = await _acting(request)
     body = await _body(request)
-    message = await request.app[SERVICE].post(session.conn, body.get("text"))
+    message = await request.app[SERVICE].post(conn, body.get("text"))
     return json_response({"message": message.as_dict()}, status=201)
 
 
 async def post_typing(request: web.Request) -> web.Response:
-    session = _session(request)
+    conn = await _acting(request)
     body = await _body(request)
-    await request.app[SERVICE].typing(session.conn, body.get("typing"))
+    await request.app[SERVICE].typing(conn, body.get("typing"))
     return web.Response(status=204)
 
 
 async def get_users(request: web.Request) -> web.Response:
-    session = _maybe_session(request)
+    session = await _maybe_session(request)
     room = _room(request, session)
     users = await request.app[SERVICE].directory.names(room)
     return json_response({"room": room, "users": list(users)})
@@ -273,7 +289,7 @@ async def expire_sessions(app: web.Application) -> None:
     period = min(5.0, door.sessions.ttl / 4)
     while True:
         await asyncio.sleep(period)
-        for session in door.sessions.expired():
+        for session in await door.sessions.expired():
             try:
                 await service.leave(session.conn)
             except Exception:
@@ -304,7 +320,6 @@ async def _no_such_route(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app[LIMITER] = KeyedLimiter(rate=20, burst=60)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, _endpoint(handler))
     app.router.add_route("*", "/api/{tail:.*}", _endpoint(_no_such_route))

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from chat.models import ChatEvent, Joined, Member, MessagePosted
 from chat.rules import ChatError
@@ -22,43 +23,79 @@ from chat.rules import ChatError
 class Session:
     token: str
     conn: str
-    expires: float
+    owner: str
+    """Keeps the session's nickname alive in a shared directory: ``s:<id>``."""
+    expires: float = 0.0
+    member: Member | None = None
+    """Who joined through it, so that any process can act for it."""
+
+
+def new_session(ttl: float, now: float) -> Session:
+    return Session(
+        token=secrets.token_urlsafe(24),
+        conn="http:" + secrets.token_hex(8),
+        owner="s:" + secrets.token_hex(8),
+        expires=now + ttl,
+    )
+
+
+class SessionStore(Protocol):
+    ttl: float
+
+    async def create(self) -> Session: ...
+
+    async def bind(self, session: Session, member: Member) -> None:
+        """Remember who joined through ``session``."""
+        ...
+
+    async def get(self, token: str) -> Session | None:
+        """The live session for ``token``, its idle timer restarted."""
+        ...
+
+    async def drop(self, token: str) -> None: ...
+
+    async def drop_conn(self, conn: str) -> None:
+        """End the session of a connection whose nickname was taken over."""
+        ...
+
+    async def expired(self) -> list[Session]:
+        """Remove and return sessions idle past their TTL (shared sessions
+        expire in Redis instead, and the directory's sweep says so)."""
+        ...
 
 
 class Sessions:
+    """Sessions of one process, in memory."""
+
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self._clock = clock
         self._by_token: dict[str, Session] = {}
 
-    def create(self) -> Session:
-        token = secrets.token_urlsafe(24)
-        session = Session(
-            token=token,
-            conn="http:" + secrets.token_hex(8),
-            expires=self._clock() + self.ttl,
-        )
-        self._by_token[token] = session
+    async def create(self) -> Session:
+        session = new_session(self.ttl, self._clock())
+        self._by_token[session.token] = session
         return session
 
-    def get(self, token: str) -> Session | None:
-        """The live session for ``token``, its idle timer restarted."""
+    async def bind(self, session: Session, member: Member) -> None:
+        session.member = member
+
+    async def get(self, token: str) -> Session | None:
         session = self._by_token.get(token)
         if session is None or session.expires <= self._clock():
             return None
         session.expires = self._clock() + self.ttl
         return session
 
-    def drop(self, token: str) -> Session | None:
-        return self._by_token.pop(token, None)
+    async def drop(self, token: str) -> None:
+        self._by_token.pop(token, None)
 
-    def drop_conn(self, conn: str) -> None:
+    async def drop_conn(self, conn: str) -> None:
         for token, session in list(self._by_token.items()):
             if session.conn == conn:
                 del self._by_token[token]
 
-    def expired(self) -> list[Session]:
-        """Remove and return sessions idle past their TTL."""
+    async def expired(self) -> list[Session]:
         now = self._clock()
         gone = [s for s in self._by_token.values() if s.expires <= now]
         for session in gone:
@@ -67,7 +104,7 @@ class Sessions:
 
 
 class HttpDoor:
-    def __init__(self, sessions: Sessions) -> None:
+    def __init__(self, sessions: SessionStore) -> None:
         self.sessions = sessions
         self._listening: dict[str, set[asyncio.Future[None]]] = {}
         self.closing = False
@@ -113,7 +150,7 @@ class HttpDoor:
         pass
 
     async def kick(self, member: Member) -> None:
-        self.sessions.drop_conn(member.conn)
+        await self.sessions.drop_conn(member.conn)
 
 
 def _wake(listeners: Iterable[asyncio.Future[None]]) -> None:

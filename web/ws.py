@@ -63,14 +63,16 @@ def render(event: ChatEvent) -> dict[str, Any]:
 
 
 class WebSocketDoor:
-    def __init__(self, max_unsent: int) -> None:
+    def __init__(self, max_unsent: int, process: str = "") -> None:
         self._max_unsent = max_unsent
+        # Connection ids are unique across the processes sharing a Redis.
+        self._prefix = f"ws:{process}:" if process else "ws:"
         self._ids = itertools.count(1)
         self._peers: dict[str, Peer] = {}
         self._rooms: dict[str, set[str]] = {}
 
     def open(self, request: web.Request) -> Peer:
-        conn = f"ws:{next(self._ids)}"
+        conn = f"{self._prefix}{next(self._ids)}"
         transport = request.transport
         assert transport is not None  # the response was prepared
         peer = Peer(

@@ -8,7 +8,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from web.api import LIMITER
 from web.keys import HTTP_DOOR, SERVICE
 
 
@@ -182,7 +181,7 @@ async def test_hammering_the_api_gets_429(
 ) -> None:
     # Time stands still, so the outcome does not depend on how fast this
     # machine answers 80 requests: the burst of 60, then refusals.
-    monkeypatch.setattr(server.app[LIMITER], "_clock", lambda: 1000.0)
+    monkeypatch.setattr(server.app[SERVICE].limits.buckets, "_clock", lambda: 1000.0)
     statuses = [(await call(http, "GET", "/api/users"))[0] for _ in range(80)]
     assert statuses == [200] * 60 + [429] * 20
     status, _, headers = await call(http, "GET", "/api/users")

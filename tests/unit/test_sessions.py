@@ -10,27 +10,28 @@ class Clock:
         return self.now
 
 
-def test_sessions_expire_when_idle_and_use_keeps_them() -> None:
+async def test_sessions_expire_when_idle_and_use_keeps_them() -> None:
     clock = Clock()
     sessions = Sessions(ttl=10, clock=clock)
-    a = sessions.create()
-    b = sessions.create()
-    assert a.token != b.token and a.conn != b.conn
+    a = await sessions.create()
+    b = await sessions.create()
+    assert a.token != b.token and a.conn != b.conn and a.owner != b.owner
     clock.now = 8
-    assert sessions.get(a.token) is a  # used: idle timer restarts
+    assert await sessions.get(a.token) is a  # used: idle timer restarts
     clock.now = 12
-    assert sessions.get(b.token) is None
-    assert sessions.expired() == [b]
-    assert sessions.get(a.token) is a
+    assert await sessions.get(b.token) is None
+    assert await sessions.expired() == [b]
+    assert await sessions.get(a.token) is a
     clock.now = 30
-    assert sessions.expired() == [a]
-    assert sessions.get("nonsense") is None
+    assert await sessions.expired() == [a]
+    assert await sessions.get("nonsense") is None
 
 
-def test_drop_by_token_and_connection() -> None:
+async def test_drop_by_token_and_connection() -> None:
     sessions = Sessions(ttl=10)
-    a = sessions.create()
-    assert sessions.drop(a.token) is a and sessions.get(a.token) is None
-    b = sessions.create()
-    sessions.drop_conn(b.conn)
-    assert sessions.get(b.token) is None
+    a = await sessions.create()
+    await sessions.drop(a.token)
+    assert await sessions.get(a.token) is None
+    b = await sessions.create()
+    await sessions.drop_conn(b.conn)
+    assert await sessions.get(b.token) is None

@@ -1,0 +1,166 @@
+"""The nickname directory in Redis, shared by every process.
+
+A room's names are the hash ``chat:names:<room>``: the name's key (see
+:func:`chat.rules.name_key`) to its holder. Claims and releases are Lua
+scripts, so they are atomic across processes. Every holder has an *owner*:
+the process its connection is on, or ``s:<id>`` for an HTTP session. An
+owner is alive while ``chat:alive:<owner>`` exists: processes refresh theirs
+every :data:`HEARTBEAT` seconds with a TTL of :data:`ALIVE_FOR`, sessions on
+every request with the session TTL. When an owner's key expires (kill -9, a
+session gone quiet) any process's janitor removes its names in one script
+and announces their leaves. A process that stops on purpose keeps its key
+for a grace period, so its members can reconnect elsewhere and take their
+names back quietly (same ``client`` id).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from chat.directory import Holder, name_taken
+from chat.models import Member
+from chat.rules import name_key
+from cluster.connection import PREFIX
+
+log = logging.getLogger(__name__)
+HEARTBEAT = 10.0
+ALIVE_FOR = 30
+"""Seconds a process's names outlive its last heartbeat."""
+
+_CLAIM = """
+local prefix, room, key, entry, conn, client, owner =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local names = prefix .. 'names:' .. room
+local current = redis.call('HGET', names, key)
+local result = {'free'}
+if current then
+  local held = cjson.decode(current)
+  if held.c ~= conn then
+    local alive = redis.call('EXISTS', prefix .. 'alive:' .. held.o) == 1
+    if alive and not (client ~= '' and held.k == client) then
+      return {'taken', held.n, redis.call('HKEYS', names)}
+    end
+    redis.call('SREM', prefix .. 'held:' .. held.o, room .. '\\n' .. key)
+    result = {'over', current, alive and '0' or '1'}
+  end
+end
+local new = cjson.decode(entry)
+new.j = redis.call('INCR', prefix .. 'joins')
+redis.call('HSET', names, key, cjson.encode(new))
+redis.call('SADD', prefix .. 'held:' .. owner, room .. '\\n' .. key)
+redis.call('SADD', prefix .. 'owners', owner)
+return result
+"""
+_RELEASE = """
+local prefix, room, key, conn = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local names = prefix .. 'names:' .. room
+local current = redis.call('HGET', names, key)
+if not current then return 0 end
+local held = cjson.decode(current)
+if held.c ~= conn then return 0 end
+redis.call('HDEL', names, key)
+redis.call('SREM', prefix .. 'held:' .. held.o, room .. '\\n' .. key)
+return 1
+"""
+_SWEEP = """
+local prefix, owner = ARGV[1], ARGV[2]
+if redis.call('EXISTS', prefix .. 'alive:' .. owner) == 1 then return {} end
+local gone = {}
+for _, item in ipairs(redis.call('SMEMBERS', prefix .. 'held:' .. owner)) do
+  local sep = string.find(item, '\\n', 1, true)
+  local room, key = string.sub(item, 1, sep - 1), string.sub(item, sep + 1)
+  local names = prefix .. 'names:' .. room
+  local current = redis.call('HGET', names, key)
+  if current then
+    local held = cjson.decode(current)
+    if held.o == owner then
+      redis.call('HDEL', names, key)
+      gone[#gone + 1] = current
+    end
+  end
+end
+redis.call('DEL', prefix .. 'held:' .. owner)
+redis.call('SREM', prefix .. 'owners', owner)
+return gone
+"""
+
+
+def _holder(raw: bytes | str, stale: bool = False) -> Holder:
+    held = orjson.loads(raw)
+    return Holder(held["r"], held["n"], held["c"], held["k"] or None, held["p"], stale)
+
+
+class RedisDirectory:
+    def __init__(self, redis: Any, process: str) -> None:
+        self._redis = redis
+        self.process = process
+        self._claim = redis.register_script(_CLAIM)
+        self._release = redis.register_script(_RELEASE)
+        self._sweep = redis.register_script(_SWEEP)
+
+    async def claim(self, member: Member) -> Holder | None:
+        owner = member.owner or self.process
+        entry = orjson.dumps(
+            {
+                "r": member.room,
+                "n": member.name,
+                "c": member.conn,
+                "k": member.client or "",
+                "o": owner,
+                "p": self.process,
+            }
+        )
+        result = await self._claim(
+            args=[
+                PREFIX,
+                member.room,
+                name_key(member.name),
+                entry,
+                member.conn,
+                member.client or "",
+                owner,
+            ]
+        )
+        outcome = result[0]
+        if outcome == b"taken":
+            taken = {k.decode() for k in result[2]}
+            raise name_taken(member.name, result[1].decode(), taken)
+        if outcome == b"over":
+            return _holder(result[1], stale=result[2] == b"1")
+        return None
+
+    async def release(self, member: Member) -> bool:
+        args = [PREFIX, member.room, name_key(member.name), member.conn]
+        return bool(await self._release(args=args))
+
+    async def holds(self, member: Member) -> bool:
+        raw = await self._redis.hget(_names(member.room), name_key(member.name))
+        return raw is not None and orjson.loads(raw)["c"] == member.conn
+
+    async def names(self, room: str) -> tuple[str, ...]:
+        entries = [orjson.loads(v) for v in await self._redis.hvals(_names(room))]
+        entries.sort(key=lambda e: e["j"])
+        return tuple(e["n"] for e in entries)
+
+    async def heartbeat(self, alive_for: float = ALIVE_FOR) -> None:
+        """This process is alive (for ``alive_for`` seconds more)."""
+        await self._redis.set(
+            f"{PREFIX}alive:{self.process}", b"1", px=int(alive_for * 1000)
+        )
+
+    async def sweep(self) -> list[Holder]:
+        """Remove the names of owners that are gone; who they were."""
+        gone: list[Holder] = []
+        for raw in await self._redis.smembers(PREFIX + "owners"):
+            owner = raw.decode()
+            gone += [
+                _holder(e, stale=True) for e in await self._sweep(args=[PREFIX, owner])
+            ]
+        return gone
+
+
+def _names(room: str) -> str:
+    return PREFIX + "names:" + room

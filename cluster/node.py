@@ -1,0 +1,116 @@
+"""This process's share of the chat: alone, or one of several over Redis.
+
+:func:`make_node` picks the backends from the configuration: with no
+``--redis-url`` everything lives in this process (SQLite history, names,
+sessions and limits in memory); with one, the history, the names, the
+sessions and the limits live in Redis and a bus connects the processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from chat.bus import Bus, LocalBus
+from chat.directory import Directory, LocalDirectory
+from chat.limits import Buckets, LocalBuckets
+from chat.service import ChatService
+from cluster.bus import RedisBus
+from cluster.connection import connect, process_id
+from cluster.directory import ALIVE_FOR, HEARTBEAT, RedisDirectory
+from cluster.limits import RedisBuckets
+from cluster.sessions import RedisSessions
+from config import Config
+from store import HistoryStore, make_store
+from store.redis import RedisStore
+from web.sessions import Sessions, SessionStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Node:
+    process: str
+    """Unique among processes sharing a Redis; empty when alone."""
+    store: HistoryStore
+    directory: Directory
+    bus: Bus
+    sessions: SessionStore
+    buckets: Buckets
+    redis: Any = None
+
+    @property
+    def shared(self) -> bool:
+        return self.redis is not None
+
+
+def make_node(config: Config) -> Node:
+    days, cap = config.retention_days, config.room_cap
+    if not config.redis_url:
+        return Node(
+            process="",
+            store=make_store(config.db, retention_days=days, room_cap=cap),
+            directory=LocalDirectory(),
+            bus=LocalBus(),
+            sessions=Sessions(config.session_ttl),
+            buckets=LocalBuckets(),
+        )
+    redis = connect(config.redis_url)
+    process = process_id()
+    return Node(
+        process=process,
+        store=RedisStore(redis, process, retention_days=days, room_cap=cap),
+        directory=RedisDirectory(redis, process),
+        bus=RedisBus(config.redis_url, redis, process),
+        sessions=RedisSessions(redis, config.session_ttl),
+        buckets=RedisBuckets(redis),
+        redis=redis,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(node: Node, service: ChatService) -> AsyncIterator[None]:
+    """The bus listener and the heartbeat, for as long as the app runs."""
+    if not isinstance(node.bus, RedisBus) or not isinstance(
+        node.directory, RedisDirectory
+    ):
+        yield
+        return
+    directory = node.directory
+    await directory.heartbeat()
+    tasks = [
+        asyncio.create_task(
+            node.bus.listen(service.receive, service.kicked, service.catch_up),
+            name="bus",
+        ),
+        asyncio.create_task(_upkeep(directory, service), name="upkeep"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await node.redis.aclose()
+
+
+async def _upkeep(directory: RedisDirectory, service: ChatService) -> None:
+    """Say this process is alive; clear the names of owners that are not."""
+    while True:
+        try:
+            if not service.draining:
+                await directory.heartbeat()
+            gone = await directory.sweep()
+            if gone:
+                log.info("%d names of vanished processes or sessions freed", len(gone))
+                await service.gone(gone)
+        except Exception:
+            log.exception("directory upkeep failed; trying again")
+        await asyncio.sleep(HEARTBEAT)
+
+
+__all__ = ["ALIVE_FOR", "Node", "make_node", "running"]

@@ -1,0 +1,171 @@
+"""History in Redis Streams, one stream per room, for several processes.
+
+A room's messages live in the stream ``chat:log:<room>`` under entry ids
+``<id>-0``, so reading after an id or up to one is a range query. Ids come
+from ``chat:seq:<room>``. A group commit is one Lua script, which for each
+message increments the room's sequence and appends it (trimming the stream
+to ``--room-cap`` with ``MAXLEN ~``), then publishes the whole group on the
+bus: assigning ids, storing and publishing are one atomic step, so every
+process sees messages in id order.
+
+Durability is Redis's: with ``appendonly yes`` and ``appendfsync everysec``
+an acknowledged message can be lost if Redis itself crashes within a
+second; ``appendfsync always`` closes that window at a cost per write.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from chat.models import Message, NewMessage
+from chat.rules import ChatError
+from cluster.connection import CHANNEL, PREFIX
+
+T = TypeVar("T")
+_DAY_MS = 86_400_000
+_APPEND = """
+local prefix, proc, cap, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local ids, out = {}, {}
+for i = 5, #ARGV, 4 do
+  local room, name, text, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local id = redis.call('INCR', prefix .. 'seq:' .. room)
+  local log = prefix .. 'log:' .. room
+  if cap > 0 then
+    redis.call('XADD', log, 'MAXLEN', '~', cap, id .. '-0',
+               'n', name, 't', text, 's', ts)
+  else
+    redis.call('XADD', log, id .. '-0', 'n', name, 't', text, 's', ts)
+  end
+  redis.call('SADD', prefix .. 'rooms', room)
+  ids[#ids + 1] = id
+  out[#out + 1] = {room, id, name, text, tonumber(ts)}
+end
+redis.call('PUBLISH', channel, cjson.encode({p = proc, m = out}))
+return ids
+"""
+
+
+def unavailable() -> ChatError:
+    return ChatError(
+        "unavailable", "The chat is unavailable for a moment; try again shortly."
+    )
+
+
+async def guarded(call: Callable[[], Awaitable[T]]) -> T:
+    """Run a Redis call; an outage becomes ``unavailable`` for the client."""
+    try:
+        return await call()
+    except RedisError as exc:
+        raise unavailable() from exc
+
+
+class RedisStore:
+    def __init__(
+        self, redis: Redis, process: str, *, retention_days: float, room_cap: int
+    ) -> None:
+        # redis-py's annotations are written for its sync and async clients at
+        # once (``bytes | str | None`` everywhere); the shapes are known here.
+        self._redis: Any = redis
+        self._process = process
+        self._retention_days = retention_days
+        self._room_cap = room_cap
+        self._append = redis.register_script(_APPEND)
+        self.epoch = ""
+
+    async def open(self) -> None:
+        # Made once per Redis: a flushed Redis is a new epoch, so resuming
+        # clients are not told their old ids still mean something here.
+        await self._redis.set(PREFIX + "epoch", secrets.token_hex(8), nx=True)
+        epoch = await self._redis.get(PREFIX + "epoch")
+        self.epoch = epoch.decode()
+
+    async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]:
+        args: list[Any] = [PREFIX, self._process, self._room_cap, CHANNEL]
+        for m in batch:
+            args += [m.room, m.name, m.text, m.ts]
+        ids = await guarded(lambda: self._append(args=args))
+        return [
+            Message(m.room, int(i), m.name, m.text, m.ts)
+            for m, i in zip(batch, ids, strict=True)
+        ]
+
+    async def recent(
+        self, room: str, limit: int, upto: int | None = None
+    ) -> list[Message]:
+        top = "+" if upto is None else f"{upto}-0"
+        entries = await guarded(
+            lambda: self._redis.xrevrange(_log(room), top, "-", count=limit)
+        )
+        entries.reverse()
+        return _messages(room, entries)
+
+    async def after(
+        self, room: str, after_id: int, limit: int, upto: int | None = None
+    ) -> list[Message]:
+        top = "+" if upto is None else f"{upto}-0"
+        entries = await guarded(
+            lambda: self._redis.xrange(_log(room), f"({after_id}-0", top, count=limit)
+        )
+        return _messages(room, entries)
+
+    async def last_id(self, room: str) -> int:
+        last = await guarded(lambda: self._redis.get(PREFIX + "seq:" + room))
+        return int(last) if last is not None else 0
+
+    async def prune(self, now_ms: int) -> int:
+        """Age-based retention; the room cap is applied as messages arrive."""
+        if self._retention_days <= 0:
+            return 0
+        cutoff = now_ms - int(self._retention_days * _DAY_MS)
+        deleted = 0
+        for raw in await self._redis.smembers(PREFIX + "rooms"):
+            room = raw.decode()
+            while True:
+                oldest = await self._redis.xrange(_log(room), "-", "+", count=500)
+                old = [e for e in oldest if int(e[1][b"s"]) < cutoff]
+                if not old:
+                    break
+                keep_from = int(old[-1][0].split(b"-")[0]) + 1
+                deleted += await self._redis.xtrim(
+                    _log(room), minid=f"{keep_from}-0", approximate=False
+                )
+                if len(old) < len(oldest):
+                    break
+        return deleted
+
+    async def close(self) -> None:
+        pass  # the connection belongs to the app, which closes it
+
+
+def _log(room: str) -> str:
+    return PREFIX + "log:" + room
+
+
+def _messages(room: str, entries: list[Any]) -> list[Message]:
+    return [
+        Message(
+            room,
+            int(entry_id.split(b"-")[0]),
+            fields[b"n"].decode(),
+            fields[b"t"].decode(),
+            int(fields[b"s"]),
+        )
+        for entry_id, fields in entries
+    ]
+
+
+def decode_published(payload: bytes) -> tuple[str, list[Message]] | None:
+    """A group published by :data:`_APPEND`: its process and messages."""
+    data = orjson.loads(payload)
+    if "m" not in data:
+        return None
+    return data["p"], [
+        Message(room, int(i), name, text, int(ts))
+        for room, i, name, text, ts in data["m"]
+    ]

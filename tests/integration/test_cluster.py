@@ -1,0 +1,126 @@
+"""Two app processes' worth of servers sharing one real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tests.helpers import SioClient
+from tests.redis_server import RedisServer
+from web.keys import SERVICE
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def pair(make_server, redis_server: RedisServer) -> list[TestServer]:
+    return [await make_server(redis_url=redis_server.url) for _ in range(2)]
+
+
+def base(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+async def test_messages_cross_processes_with_the_same_ids(pair) -> None:
+    a = await SioClient().connect(base(pair[0]))
+    b = await SioClient().connect(base(pair[1]))
+    await a.join("ann")
+    await b.join("bob")
+    assert await a.inbox.wait("join", lambda n: n == "bob")
+    sent = [await a.call("message", "from a"), await b.call("message", "from b")]
+    assert [s["id"] for s in sent] == [1, 2]
+    for client in (a, b):
+        chats = [
+            await client.inbox.wait("chat", lambda m, i=i: m["id"] == i) for i in (1, 2)
+        ]
+        assert [(m["name"], m["text"]) for m in chats] == [
+            ("ann", "from a"),
+            ("bob", "from b"),
+        ]
+    # Exactly once each, on both processes.
+    await asyncio.sleep(0.2)
+    assert [m["id"] for m in a.inbox.of("chat")] == [1, 2]
+    assert [m["id"] for m in b.inbox.of("chat")] == [1, 2]
+    for client in (a, b):
+        await client.sio.disconnect()
+
+
+async def test_names_are_unique_across_processes_and_lists_are_shared(pair) -> None:
+    a = await SioClient().connect(base(pair[0]))
+    b = await SioClient().connect(base(pair[1]))
+    await a.join("Ann")
+    reply = await b.call("join", {"name": "ann"})
+    assert (
+        reply["error"]["code"] == "name_taken"
+        and reply["error"]["suggestion"] == "ann2"
+    )
+    reply = await b.join("bob")
+    assert reply["users"] == ["Ann", "bob"]
+    await b.sio.disconnect()
+    assert await a.inbox.wait("leave", lambda n: n == "bob")
+    c = await SioClient().connect(base(pair[1]))
+    assert (await c.join("bob"))["users"] == ["Ann", "bob"]  # free again
+    for client in (a, c):
+        await client.sio.disconnect()
+
+
+async def test_plain_websocket_and_http_work_across_processes(pair) -> None:
+    sio = await SioClient().connect(base(pair[0]))
+    await sio.join("sio")
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(base(pair[1]) + "/ws")
+        await ws.send_json({"type": "join", "name": "ws"})
+        async with http.post(
+            base(pair[0]) + "/api/session", json={"name": "poller"}
+        ) as resp:
+            assert resp.status == 201
+            token = (await resp.json())["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        await ws.send_json({"type": "usermsg", "message": "from ws"})
+        # The token works on the other process too.
+        async with http.post(
+            base(pair[1]) + "/api/messages", json={"text": "from http"}, headers=auth
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+        got: list[Any] = []
+        async with asyncio.timeout(5):
+            while len(got) < 2:
+                frame = await ws.receive_json()
+                if frame["type"] == "usermsg":
+                    got.append((frame["id"], frame["name"], frame["message"]))
+        assert got == [(1, "ws", "from ws"), (2, "poller", "from http")]
+        chats = [
+            await sio.inbox.wait("chat", lambda m, i=i: m["id"] == i) for i in (1, 2)
+        ]
+        assert [m["name"] for m in chats] == ["ws", "poller"]
+        async with http.get(base(pair[1]) + "/api/users") as resp:
+            assert (await resp.json())["users"] == ["sio", "ws", "poller"]
+        async with http.delete(base(pair[1]) + "/api/session", headers=auth) as resp:
+            assert resp.status == 204
+        assert await sio.inbox.wait("leave", lambda n: n == "poller")
+        await ws.close()
+    await sio.sio.disconnect()
+
+
+async def test_a_reconnect_takes_over_its_name_from_another_process(pair) -> None:
+    watcher = await SioClient().connect(base(pair[0]))
+    await watcher.join("watcher")
+    auth = {"name": "phone", "client": "tab-1"}
+    old = await SioClient().connect(base(pair[0]), auth=auth)
+    await old.inbox.wait("joined")
+    new = await SioClient().connect(base(pair[1]), auth=auth)
+    assert (await new.inbox.wait("joined"))["name"] == "phone"
+    async with asyncio.timeout(5):
+        while old.sio.connected:  # kicked by its own process, told over the bus
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    assert (
+        watcher.inbox.of("leave") == [] and watcher.inbox.of("join").count("phone") == 1
+    )
+    assert await pair[0].app[SERVICE].directory.names("lobby") == ("watcher", "phone")
+    for client in (watcher, new):
+        await client.sio.disconnect()

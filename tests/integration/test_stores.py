@@ -1,0 +1,105 @@
+"""One body of tests for every history store: SQLite, and Redis Streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chat.models import NewMessage
+from cluster.connection import connect
+from store.base import HistoryStore
+from store.redis import RedisStore
+from store.sqlite import SQLiteStore
+from tests.redis_server import RedisServer
+
+DAY_MS = 86_400_000
+
+
+def msg(room: str, text: str, ts: int = 1_000) -> NewMessage:
+    return NewMessage(room, "bob", text, ts)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator:
+    """Opens stores of one kind that share one database."""
+    opened: list[HistoryStore] = []
+    if request.param == "redis":
+        server = RedisServer(tmp_path)
+        await server.start()
+        clients = []
+
+        async def open_store(**kw: float) -> HistoryStore:
+            client = connect(server.url)
+            clients.append(client)
+            store = RedisStore(
+                client,
+                "test",
+                retention_days=kw.get("days", 0),
+                room_cap=int(kw.get("cap", 0)),
+            )
+            await store.open()
+            opened.append(store)
+            return store
+
+        yield open_store
+        for client in clients:
+            await client.aclose()
+        server.stop()
+        return
+
+    async def open_sqlite(**kw: float) -> HistoryStore:
+        store = SQLiteStore(
+            str(tmp_path / "chat.db"),
+            retention_days=kw.get("days", 0),
+            room_cap=int(kw.get("cap", 0)),
+        )
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield open_sqlite
+    for store in opened:
+        await store.close()
+
+
+async def test_ids_count_per_room_and_reads_have_bounds(opener) -> None:
+    store = await opener()
+    stored = await store.append_many([msg("a", "1"), msg("b", "1"), msg("a", "2")])
+    assert [(m.room, m.id) for m in stored] == [("a", 1), ("b", 1), ("a", 2)]
+    (third,) = await store.append_many([msg("a", "3")])
+    assert third.id == 3 and await store.last_id("a") == 3
+    assert await store.last_id("nobody") == 0
+    assert [m.text for m in await store.recent("a", 2)] == ["2", "3"]
+    assert [m.text for m in await store.recent("a", 2, upto=2)] == ["1", "2"]
+    assert [m.id for m in await store.after("a", 1, 10)] == [2, 3]
+    assert [m.id for m in await store.after("a", 1, 1)] == [2]
+    assert [m.id for m in await store.after("a", 0, 10, upto=2)] == [1, 2]
+    assert (await store.recent("b", 5))[0].name == "bob"
+    # Another handle on the same database sees the same ids and epoch.
+    again = await opener()
+    assert again.epoch == store.epoch and len(store.epoch) == 16
+    assert await again.last_id("a") == 3
+
+
+async def test_text_comes_back_as_it_went_in(opener) -> None:
+    store = await opener()
+    texts = ["你好", "👩‍💻 ok", 'quote " and \\ back', "line\nbreak", "x" * 2000]
+    await store.append_many([msg("r", t) for t in texts])
+    assert [m.text for m in await store.recent("r", 10)] == texts
+
+
+async def test_retention_by_age_never_reuses_ids(opener) -> None:
+    store = await opener(days=1)
+    old = [msg("a", f"old{i}", ts=0) for i in range(2)]
+    new = [msg("a", f"new{i}", ts=10 * DAY_MS) for i in range(4)]
+    await store.append_many(old + new)
+    assert await store.prune(now_ms=10 * DAY_MS + 1) == 2
+    assert [m.text for m in await store.recent("a", 10)] == [
+        f"new{i}" for i in range(4)
+    ]
+    await store.prune(now_ms=100 * DAY_MS)
+    assert await store.recent("a", 10) == []
+    (next_msg,) = await store.append_many([msg("a", "again", ts=100 * DAY_MS)])
+    assert next_msg.id == 7
