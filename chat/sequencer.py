@@ -73,13 +73,16 @@ class Sequencer:
     ) -> None:
         try:
             stored = await self._store.append_many([m for m, _ in batch])
-        except Exception:
-            log.exception("storing %d messages failed", len(batch))
+        except Exception as exc:
+            if isinstance(exc, ChatError):  # the store said what to tell them
+                log.warning("storing %d messages failed: %s", len(batch), exc.__cause__)
+                error = exc
+            else:
+                log.exception("storing %d messages failed", len(batch))
+                error = ChatError("store_failed", "The message could not be saved.")
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(
-                        ChatError("store_failed", "The message could not be saved.")
-                    )
+                    future.set_exception(error)
             return
         self.commits += 1
         self.committed += len(stored)

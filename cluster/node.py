@@ -47,6 +47,19 @@ class Node:
     def shared(self) -> bool:
         return self.redis is not None
 
+    async def problem(self) -> str | None:
+        """Why this process cannot serve the chat right now, if it cannot."""
+        if self.redis is None:
+            return None
+        try:
+            async with asyncio.timeout(1.0):
+                await self.redis.ping()
+        except Exception as exc:
+            return f"Redis is unreachable: {exc or type(exc).__name__}"
+        if isinstance(self.bus, RedisBus) and not self.bus.connected:
+            return "the bus is reconnecting"
+        return None
+
 
 def make_node(config: Config) -> Node:
     days, cap = config.retention_days, config.room_cap

@@ -19,7 +19,9 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process; stop() and start() again keep its port."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, durable: bool = False) -> None:
+        self.durable = durable
+        """Append-only file, fsync on every write: survives a restart."""
         self.binary = need("redis-server")
         self.port = free_port()
         self.workdir = workdir
@@ -40,7 +42,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.durable else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.workdir),
             ],

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from chat.rules import ChatError, check_room
 from web import ws
-from web.keys import CONFIG, SERVICE, WS_DOOR
+from web.keys import CONFIG, NODE, SERVICE, WS_DOOR
 from web.origin import request_allowed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +89,14 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: can this process serve the chat now (store, Redis, bus)?"""
+    problem = await request.app[NODE].problem()
+    if problem is not None:
+        return web.json_response({"ok": False, "problem": problem}, status=503)
+    return web.json_response({"ok": True})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/r/{room}", room_page)
@@ -96,4 +104,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/demo/websocket", websocket_demo)
     app.router.add_get("/socket.io/{name}", client_bundle)
     app.router.add_get("/healthz", health)
+    app.router.add_get("/readyz", ready)
     app.router.add_static("/static/", ROOT / "static", append_version=True)

@@ -124,3 +124,101 @@ async def test_a_reconnect_takes_over_its_name_from_another_process(pair) -> Non
     assert await pair[0].app[SERVICE].directory.names("lobby") == ("watcher", "phone")
     for client in (watcher, new):
         await client.sio.disconnect()
+
+
+async def test_redis_going_away_and_coming_back(make_server, tmp_path) -> None:
+    redis = RedisServer(tmp_path, durable=True)
+    await redis.start()
+    try:
+        servers = [await make_server(redis_url=redis.url) for _ in range(2)]
+        a = await SioClient().connect(base(servers[0]))
+        b = await SioClient().connect(base(servers[1]))
+        await a.join("ann")
+        await b.join("bob")
+        acked = [(await a.call("message", "before"))["id"]]
+        redis.stop()
+        # Connections stay; posts get a clear error, never an ack for nothing.
+        started = asyncio.get_running_loop().time()
+        during = await a.call("message", "during")
+        assert during["ok"] is False and during["error"]["code"] == "unavailable"
+        assert asyncio.get_running_loop().time() - started < 10
+        assert a.sio.connected and b.sio.connected
+        async with aiohttp.ClientSession() as http:
+            async with http.get(base(servers[0]) + "/readyz") as resp:
+                assert resp.status == 503 and "Redis" in (await resp.json())["problem"]
+            await redis.start()  # same port, same data
+            async with asyncio.timeout(15):
+                while True:
+                    async with http.get(base(servers[1]) + "/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                    await asyncio.sleep(0.2)
+        for client, text in ((a, "after a"), (b, "after b")):
+            reply = await client.call("message", text)
+            assert reply["ok"], reply
+            acked.append(reply["id"])
+        assert acked == [1, 2, 3]
+        for client in (a, b):
+            ids = [
+                await client.inbox.wait("chat", lambda m, i=i: m["id"] == i)
+                for i in acked
+            ]
+            assert [m["text"] for m in ids] == ["before", "after a", "after b"]
+        for client in (a, b):
+            await client.sio.disconnect()
+    finally:
+        redis.stop()
+
+
+async def test_a_subscription_that_goes_quiet_is_noticed_and_caught_up(
+    pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.asyncio.client import PubSub
+
+    from cluster import bus as bus_module
+
+    monkeypatch.setattr(bus_module, "PROBE_EVERY", 0.2)
+    monkeypatch.setattr(bus_module, "PROBE_DEADLINE", 1.0)
+    a = await SioClient().connect(base(pair[0]))
+    b = await SioClient().connect(base(pair[1]))
+    await a.join("ann")
+    await b.join("bob")
+    # The fault: every subscription open now silently receives nothing more,
+    # as when a connection goes half-dead without an error.
+    deaf = set(PubSubs.live)
+    assert deaf
+    real = PubSub.get_message
+
+    async def quiet(self: PubSub, *args: Any, **kwargs: Any) -> Any:
+        message = await real(self, *args, **kwargs)
+        return None if self in deaf else message
+
+    monkeypatch.setattr(PubSub, "get_message", quiet)
+    assert (await a.call("message", "while deaf"))["ok"]
+    chat = await b.inbox.wait("chat", lambda m: m["text"] == "while deaf", timeout=10)
+    assert chat["id"] == 1
+    await asyncio.sleep(0.3)
+    assert [m["id"] for m in b.inbox.of("chat")] == [1]  # once, by the catch-up
+    for client in (a, b):
+        await client.sio.disconnect()
+
+
+class PubSubs:
+    """Every redis-py PubSub made in this process (to pick which go deaf)."""
+
+    live: set[Any] = set()
+
+
+@pytest.fixture(autouse=True)
+def track_pubsubs(monkeypatch: pytest.MonkeyPatch):
+    from redis.asyncio.client import PubSub
+
+    real = PubSub.__init__
+
+    def init(self: PubSub, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        PubSubs.live.add(self)
+
+    monkeypatch.setattr(PubSub, "__init__", init)
+    yield
+    PubSubs.live.clear()
