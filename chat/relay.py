@@ -43,7 +43,7 @@ class Relay:
 
     def advance(self, room: str, last_id: int) -> None:
         """Everything up to ``last_id`` has been seen (a joiner's history)."""
-        if last_id > self._delivered.get(room, 0):
+        if last_id > self._delivered.get(room, -1):
             self._delivered[room] = last_id
 
     @contextlib.contextmanager

@@ -178,7 +178,7 @@ async def test_a_subscription_that_goes_quiet_is_noticed_and_caught_up(
     from cluster import bus as bus_module
 
     monkeypatch.setattr(bus_module, "PROBE_EVERY", 0.2)
-    monkeypatch.setattr(bus_module, "PROBE_DEADLINE", 1.0)
+    monkeypatch.setattr(bus_module, "PROBE_DEADLINE", 2.0)
     a = await SioClient().connect(base(pair[0]))
     b = await SioClient().connect(base(pair[1]))
     await a.join("ann")
@@ -194,6 +194,7 @@ async def test_a_subscription_that_goes_quiet_is_noticed_and_caught_up(
         return None if self in deaf else message
 
     monkeypatch.setattr(PubSub, "get_message", quiet)
+    await asyncio.sleep(1.2)  # calls already waiting (1 s each) have returned
     assert (await a.call("message", "while deaf"))["ok"]
     chat = await b.inbox.wait("chat", lambda m: m["text"] == "while deaf", timeout=10)
     assert chat["id"] == 1
