@@ -16,11 +16,12 @@ from aiohttp import web
 from chat.fanout import Fanout
 from chat.limits import Limits
 from chat.service import ChatService
+from chat.stats import Stats
 from cluster.directory import RedisDirectory
 from cluster.node import make_node, running
 from config import Config, load_config
 from events import create_sio
-from web import api, pages
+from web import api, metrics, pages
 from web.keys import CONFIG, HTTP_DOOR, NODE, SERVICE, WS_DOOR
 from web.sessions import HttpDoor
 from web.ws import WebSocketDoor
@@ -34,8 +35,9 @@ def create_app(config: Config | None = None) -> web.Application:
     config = config or Config()
     app = web.Application(client_max_size=64 * 1024)
     app[CONFIG] = config
-    fanout = Fanout()
-    node = make_node(config)
+    stats = Stats()
+    fanout = Fanout(stats)
+    node = make_node(config, stats)
     app[NODE] = node
     service = ChatService(
         node.store,
@@ -49,7 +51,7 @@ def create_app(config: Config | None = None) -> web.Application:
     app[SERVICE] = service
     sio = create_sio(config, service)
     sio.attach(app)
-    app[WS_DOOR] = WebSocketDoor(config.max_unsent, node.process)
+    app[WS_DOOR] = WebSocketDoor(config.max_unsent, node.process, fanout.stats)
     fanout.add_door("ws", app[WS_DOOR])
     app[HTTP_DOOR] = HttpDoor(node.sessions)
     fanout.add_door("http", app[HTTP_DOOR])
@@ -61,6 +63,7 @@ def create_app(config: Config | None = None) -> web.Application:
     )
     pages.setup(app)
     api.setup(app)
+    metrics.setup(app, sio)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background)
 

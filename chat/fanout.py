@@ -10,10 +10,12 @@ the doors never learn where an event came from.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from chat.models import ChatEvent, Joined, Member, MessagePosted, TypingChanged
+from chat.stats import Stats
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +51,10 @@ class Door(Protocol):
 
 
 class Fanout:
-    def __init__(self) -> None:
+    def __init__(self, stats: Stats | None = None) -> None:
         self._doors: dict[str, Door] = {}
         self.published = 0
+        self.stats = stats or Stats()
 
     def add_door(self, name: str, door: Door) -> None:
         self._doors[name] = door
@@ -61,12 +64,14 @@ class Fanout:
 
     async def publish(self, events: Sequence[ChatEvent]) -> None:
         self.published += len(events)
+        started = time.perf_counter()
         for door in self._doors.values():
             try:
                 await door.deliver(events)
             except Exception:
                 # One door failing must not cost the others their copy.
                 log.exception("door %r failed on %d events", door, len(events))
+        self.stats.broadcast_seconds.observe(time.perf_counter() - started)
 
 
 def runs(events: Sequence[ChatEvent]) -> Iterator[tuple[str, str, Sequence[ChatEvent]]]:

@@ -33,6 +33,10 @@ class Presence:
     def room_names(self) -> list[str]:
         return list(self._rooms)
 
+    def count(self, door: str) -> int:
+        """Members connected through ``door``."""
+        return sum(1 for m in self._by_conn.values() if m.door == door)
+
     def rooms(self) -> int:
         """How many rooms have members here."""
         return len(self._rooms)

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from chat.fanout import Fanout
 from chat.models import ChatEvent, Message, MessagePosted
+from chat.stats import Stats
 from store.base import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,10 @@ class Relay:
         self._watchers: dict[str, list[list[Message]]] = {}
         self._repairs: dict[str, list[Message]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.gaps_repaired = 0
+
+    @property
+    def stats(self) -> Stats:
+        return self._fanout.stats
 
     def delivered(self, room: str) -> int | None:
         """The last message id handed to the doors for ``room``, if any."""
@@ -101,7 +105,7 @@ class Relay:
                 ids = {m.id for m in pending if m.id > last}
                 found: list[Message] = []
                 if ids and len(ids) < max(ids) - last:  # something is missing
-                    self.gaps_repaired += 1
+                    self._fanout.stats.gaps_repaired.inc()
                     try:
                         found = await self._store.after(
                             room, last, min(max(ids) - last, REPAIR_LIMIT)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from chat.models import Message, MessagePosted, NewMessage
 from chat.relay import Relay
@@ -71,6 +72,7 @@ class Sequencer:
     async def _commit(
         self, batch: list[tuple[NewMessage, asyncio.Future[Message]]]
     ) -> None:
+        started = time.perf_counter()
         try:
             stored = await self._store.append_many([m for m, _ in batch])
         except Exception as exc:
@@ -84,6 +86,7 @@ class Sequencer:
                 if not future.done():
                     future.set_exception(error)
             return
+        self._relay.stats.commit_seconds.observe(time.perf_counter() - started)
         self.commits += 1
         self.committed += len(stored)
         await self._relay.deliver([MessagePosted(m) for m in stored])

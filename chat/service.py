@@ -34,6 +34,7 @@ from chat.rules import (
     parse_join,
 )
 from chat.sequencer import Sequencer
+from chat.stats import Stats
 from chat.typing import Typists
 from store.base import HistoryStore
 
@@ -85,6 +86,10 @@ class ChatService:
         await self.sequencer.stop()
         await self.relay.stop()
         await self.typists.stop()
+
+    @property
+    def stats(self) -> Stats:
+        return self.fanout.stats
 
     def member(self, conn: str) -> Member:
         member = self.presence.get(conn)

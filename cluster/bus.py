@@ -35,6 +35,7 @@ from chat.models import (
     MessagePosted,
     TypingChanged,
 )
+from chat.stats import Stats
 from cluster.connection import CHANNEL, PREFIX, connect
 
 log = logging.getLogger(__name__)
@@ -80,14 +81,13 @@ def decode(data: dict[str, Any]) -> list[ChatEvent]:
 
 
 class RedisBus:
-    def __init__(self, url: str, redis: Any, process: str) -> None:
+    def __init__(self, url: str, redis: Any, process: str, stats: Stats) -> None:
         self._url = url
+        self._stats = stats
         self._redis = redis
         self.process = process
         self._probe = f"{PREFIX}probe:{process}"
         self.connected = False
-        self.lag = 0.0
-        """Seconds from the last received message's post to its arrival."""
 
     async def publish(self, events: Sequence[ChatEvent]) -> None:
         if events:
@@ -158,8 +158,9 @@ class RedisBus:
                     await kicked(conn)
                 return
             events = decode(data)
-            if "m" in data and data["m"]:
-                self.lag = max(0.0, time.time() - data["m"][-1][4] / 1000)
+            if data.get("m"):  # from its post there to its arrival here
+                lag = max(0.0, time.time() - data["m"][-1][4] / 1000)
+                self._stats.bus_lag_seconds.observe(lag)
             await receive(events)
         except Exception:
             # One bad envelope must not end the subscription.

@@ -19,6 +19,7 @@ from chat.bus import Bus, LocalBus
 from chat.directory import Directory, LocalDirectory
 from chat.limits import Buckets, LocalBuckets
 from chat.service import ChatService
+from chat.stats import Stats
 from cluster.bus import RedisBus
 from cluster.connection import connect, process_id
 from cluster.directory import ALIVE_FOR, HEARTBEAT, RedisDirectory
@@ -61,7 +62,7 @@ class Node:
         return None
 
 
-def make_node(config: Config) -> Node:
+def make_node(config: Config, stats: Stats) -> Node:
     days, cap = config.retention_days, config.room_cap
     if not config.redis_url:
         return Node(
@@ -78,7 +79,7 @@ def make_node(config: Config) -> Node:
         process=process,
         store=RedisStore(redis, process, retention_days=days, room_cap=cap),
         directory=RedisDirectory(redis, process),
-        bus=RedisBus(config.redis_url, redis, process),
+        bus=RedisBus(config.redis_url, redis, process, stats),
         sessions=RedisSessions(redis, config.session_ttl),
         buckets=RedisBuckets(redis),
         redis=redis,

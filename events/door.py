@@ -26,6 +26,7 @@ from chat.models import (
     TypingChanged,
 )
 from chat.rules import DEFAULT_ROOM
+from chat.stats import Stats
 from events.codec import event_text
 from events.engine import ChatServer, Link, frames, message_packet
 
@@ -69,8 +70,9 @@ class _Sub:
 
 
 class SocketIODoor:
-    def __init__(self, sio: ChatServer) -> None:
+    def __init__(self, sio: ChatServer, stats: Stats) -> None:
         self.sio = sio
+        self.stats = stats
         self._subs: dict[str, _Sub] = {}
         self._rooms: dict[str, dict[str, _Sub]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -115,6 +117,7 @@ class SocketIODoor:
         if not subs:
             return
         encoded: dict[str, tuple[list[Any], bytes]] = {}
+        written = 0
         for sid, sub in subs.items():
             if sid == skip:
                 continue
@@ -128,6 +131,8 @@ class SocketIODoor:
                 out = encoded[sub.form] = (packets, frames(packets))
             if out[0]:
                 sub.link.put(out[0], out[1])
+                written += len(out[0])
+        self.stats.deliveries.labels("sio").inc(written)
 
     def attach(self, member: Member) -> bool:
         return self._subscribe(_sid(member), member.room, member.format)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import engineio
@@ -151,6 +151,8 @@ class Link(AsyncSocket):  # type: ignore[misc]
                     self._queued,
                     self.server.max_unsent,
                 )
+                if self.server.on_drop is not None:
+                    self.server.on_drop()
                 _spawn(self.close(wait=False, abort=True, reason="too slow"))
 
     async def poll(self) -> list[eio_packet.Packet]:
@@ -278,7 +280,9 @@ class Link(AsyncSocket):  # type: ignore[misc]
             self.queue.task_done()
             if pkt is not None:
                 waiting.append(pkt)
-        self.outlet = Outlet(transport, self.server.max_unsent, self.sid)
+        self.outlet = Outlet(
+            transport, self.server.max_unsent, self.sid, self.server.on_drop
+        )
         self.outlet.write(frames(waiting), bulk=True)
         self.queue = None  # never used again; its deques cost ~3 KB a session
 
@@ -319,13 +323,20 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
     """
 
     def __init__(
-        self, *, max_unsent: int = 1 << 20, origins: Allowed = "*", **kwargs: Any
+        self,
+        *,
+        max_unsent: int = 1 << 20,
+        origins: Allowed = "*",
+        on_drop: Callable[[], None] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             monitor_clients=False, cors_allowed_origins=environ_rule(origins), **kwargs
         )
         self.max_unsent = max_unsent
         self.origins = origins
+        self.on_drop = on_drop
+        """Called for each session dropped as too slow (for /metrics)."""
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
         """WebSocket sessions are served here; the rest goes to engineio."""

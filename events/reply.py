@@ -32,6 +32,7 @@ async def answer(
     try:
         result = await work
     except ChatError as exc:
+        door.stats.rejected(exc.code)
         error = exc.as_dict()
     except Exception:
         log.exception("%s from %s failed", event, sid)

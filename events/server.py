@@ -22,6 +22,7 @@ def create_sio(config: Config, service: ChatService) -> ChatServer:
         ping_timeout=config.ping_timeout,
         max_http_buffer_size=MAX_PACKET,
         max_unsent=config.max_unsent,
+        on_drop=service.stats.slow_drops.inc,
         # Send CONNECT before the connect handler runs, so the auto-join in
         # it can already send history to the client.
         always_connect=True,
@@ -29,7 +30,7 @@ def create_sio(config: Config, service: ChatService) -> ChatServer:
         logger=config.log_level == "debug",
         engineio_logger=config.log_level == "debug",
     )
-    door = SocketIODoor(sio)
+    door = SocketIODoor(sio, service.stats)
     connection.register(sio, door, service)
     messages.register(sio, door, service)
     typing.register(sio, door, service)

@@ -103,6 +103,7 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         await request.app[SERVICE].limits.request(request.remote or "")
         return await handler(request)
     except ChatError as exc:
+        request.app[SERVICE].stats.rejected(exc.code)
         return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:

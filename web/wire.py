@@ -15,6 +15,7 @@ import fcntl
 import logging
 import struct
 import termios
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,16 @@ class Outlet:
         "_unmeasured",
         "name",
         "dropped",
+        "_on_drop",
     )
 
-    def __init__(self, transport: asyncio.Transport, limit: int, name: str) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        limit: int,
+        name: str,
+        on_drop: Callable[[], None] | None = None,
+    ) -> None:
         self._transport = transport
         sock = transport.get_extra_info("socket")
         self._fd: int = sock.fileno() if sock is not None else -1
@@ -91,6 +99,7 @@ class Outlet:
         self._unmeasured = 0
         self.name = name
         self.dropped = False
+        self._on_drop = on_drop
 
     @property
     def closing(self) -> bool:
@@ -142,6 +151,8 @@ class Outlet:
 
     def _drop(self, unsent: int) -> None:
         self.dropped = True
+        if self._on_drop is not None:
+            self._on_drop()
         log.warning(
             "dropping %s: %d bytes unsent (limit %d); it can reconnect and catch up",
             self.name,

@@ -28,6 +28,7 @@ from chat.models import (
 )
 from chat.rules import ChatError, internal_error
 from chat.service import ChatService
+from chat.stats import Stats
 from web import frames
 from web.wire import Outlet, frame
 
@@ -63,8 +64,11 @@ def render(event: ChatEvent) -> dict[str, Any]:
 
 
 class WebSocketDoor:
-    def __init__(self, max_unsent: int, process: str = "") -> None:
+    def __init__(
+        self, max_unsent: int, process: str = "", stats: Stats | None = None
+    ) -> None:
         self._max_unsent = max_unsent
+        self.stats = stats or Stats()
         # Connection ids are unique across the processes sharing a Redis.
         self._prefix = f"ws:{process}:" if process else "ws:"
         self._ids = itertools.count(1)
@@ -75,11 +79,13 @@ class WebSocketDoor:
         conn = f"{self._prefix}{next(self._ids)}"
         transport = request.transport
         assert transport is not None  # the response was prepared
-        peer = Peer(
-            conn, Outlet(transport, self._max_unsent, conn), request.remote or ""
-        )
+        outlet = Outlet(transport, self._max_unsent, conn, self.stats.slow_drops.inc)
+        peer = Peer(conn, outlet, request.remote or "")
         self._peers[conn] = peer
         return peer
+
+    def peers(self) -> int:
+        return len(self._peers)
 
     def forget(self, peer: Peer) -> None:
         self._peers.pop(peer.conn, None)
@@ -93,6 +99,7 @@ class WebSocketDoor:
             for conn in conns:
                 if conn != skip:
                     self._peers[conn].outlet.write(data)
+            self.stats.deliveries.labels("ws").inc(len(run) * len(conns))
 
     def attach(self, member: Member) -> bool:
         if member.conn not in self._peers:
@@ -173,6 +180,7 @@ async def _handle(service: ChatService, peer: Peer, text: str) -> None:
         elif command.kind == "leave":
             await service.leave(peer.conn)
     except ChatError as exc:
+        service.stats.rejected(exc.code)
         peer.send(frames.error(exc))
     except Exception:
         log.exception("frame from %s failed", peer.conn)

@@ -87,6 +87,8 @@ async def test_a_reader_that_stops_is_dropped_and_nobody_else_misses_a_thing(
             except ConnectionResetError:
                 pass
         stuck.close()
+    registry = server.app[SERVICE].stats.registry
+    assert registry.get_sample_value("chat_slow_client_drops_total") == 1
     assert await server.app[SERVICE].directory.names("lobby") == (
         "watcher",
         "other",
