@@ -23,6 +23,7 @@ from config import Config, load_config
 from events import create_sio
 from web import api, metrics, pages
 from web.keys import CONFIG, HTTP_DOOR, NODE, SERVICE, WS_DOOR
+from web.proxies import PROXIES, TrustedProxies
 from web.sessions import HttpDoor
 from web.ws import WebSocketDoor
 
@@ -35,6 +36,7 @@ def create_app(config: Config | None = None) -> web.Application:
     config = config or Config()
     app = web.Application(client_max_size=64 * 1024)
     app[CONFIG] = config
+    app[PROXIES] = TrustedProxies(config.trusted_proxies)
     stats = Stats()
     fanout = Fanout(stats)
     node = make_node(config, stats)

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from web.proxies import problems as proxy_problems
+
 
 def _opt(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
@@ -59,6 +61,11 @@ class Config:
     cors_origins: str = _opt(
         "*",
         "comma-separated origins allowed to connect from other frontends ('*': any)",
+    )
+    trusted_proxies: str = _opt(
+        "",
+        "comma-separated addresses or CIDRs of reverse proxies whose "
+        "X-Forwarded-For/-Proto/-Host/-Prefix headers are believed",
     )
     redis_url: str = _opt(
         "",
@@ -152,6 +159,7 @@ def validate(config: Config) -> list[str]:
         ("redis://", "rediss://", "unix://")
     ):
         problems.append("--redis-url must start with redis://, rediss:// or unix://")
+    problems.extend(proxy_problems(config.trusted_proxies))
     if config.shutdown_grace < 0:
         problems.append("--shutdown-grace must not be negative")
     for name in ("session_ttl", "ping_interval", "ping_timeout"):

@@ -43,6 +43,7 @@ from engineio.async_socket import AsyncSocket
 
 from chat.rules import UNPAIRED_SURROGATE, unpaired_surrogate
 from events.codec import event_text
+from web import proxies
 from web.origin import Allowed, environ_rule, request_allowed
 from web.wire import BINARY, Outlet, frame
 
@@ -228,7 +229,12 @@ class Link(AsyncSocket):  # type: ignore[misc]
             return  # already on its way out; frames still in flight change nothing
         self._strikes += 1
         if self._strikes == 1:
-            log.info("session %s sent a bad packet: %s", self.sid, reason)
+            log.info(
+                "session %s from %s sent a bad packet: %s",
+                self.sid,
+                self.remote,
+                reason,
+            )
         error = {"event": None, "code": "bad_packet", "message": reason}
         self.put([message_packet(event_text("chat_error", error))])
         if self._strikes >= MAX_STRIKES:
@@ -349,7 +355,7 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
             sid = query.get("sid")
             if sid is None and query.get("EIO") == "4":
                 link = self._new_link()
-                link.remote = request.remote or ""
+                link.remote = proxies.of(request).client(request)
                 if not await self._accepted(link, {"aiohttp.request": request}):
                     return web.Response(status=401, text="connection refused")
                 return await link.run(request)
@@ -390,7 +396,8 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         if transport != "polling":
             return self._bad_request("Invalid websocket upgrade")
         link = self._new_link(transport)
-        link.remote = environ["aiohttp.request"].remote or ""
+        request: web.Request = environ["aiohttp.request"]
+        link.remote = proxies.of(request).client(request)
         if not await self._accepted(link, environ):
             return self._unauthorized()
         link.connected = True

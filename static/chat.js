@@ -99,7 +99,12 @@
 
   // The auth payload is read on every (re)connect: the server re-joins us
   // and sends exactly the messages after lastId.
-  const socket = io({ auth: (cb) => cb({ name, room, after: lastId, epoch, client }) });
+  // Served under a sub-path (behind a proxy), Socket.IO lives there too.
+  const base = document.body.dataset.base || "";
+  const socket = io({
+    path: `${base}/socket.io`,
+    auth: (cb) => cb({ name, room, after: lastId, epoch, client }),
+  });
 
   socket.on("connect", () => setStatus("connected"));
   socket.on("disconnect", () => setStatus("reconnecting"));

@@ -21,6 +21,7 @@ from aiohttp import web
 from chat.models import Message
 from chat.rules import UNPAIRED_SURROGATE, ChatError, check_room, unpaired_surrogate
 from chat.service import PAGE_LIMIT
+from web import proxies
 from web.keys import CONFIG, HTTP_DOOR, SERVICE
 from web.openapi import spec
 from web.origin import request_allowed
@@ -100,7 +101,7 @@ async def _api(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        await request.app[SERVICE].limits.request(request.remote or "")
+        await request.app[SERVICE].limits.request(proxies.of(request).client(request))
         return await handler(request)
     except ChatError as exc:
         request.app[SERVICE].stats.rejected(exc.code)
@@ -214,7 +215,7 @@ async def create_session(request: web.Request) -> web.Response:
             "http",
             session.conn,
             body,
-            address=request.remote or "",
+            address=proxies.of(request).client(request),
             owner=session.owner,
         )
         await door.sessions.bind(session, joined.member)

@@ -3,7 +3,9 @@
 Browsers send ``Origin`` on every cross-site request, on every WebSocket
 handshake, and on same-site writes. A request may go ahead when it has no
 ``Origin`` (not a browser page on another site), when it comes from the
-server's own pages, or when its origin is listed (``*``: any).
+server's own pages (as the client reached it: through a trusted proxy,
+its ``X-Forwarded-Proto`` and ``-Host``), or when its origin is listed
+(``*``: any).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+
+from web import proxies
 
 Allowed = str | list[str]
 
@@ -20,7 +24,7 @@ def origin_allowed(origin: str | None, allowed: Allowed, own: str) -> bool:
 
 
 def request_allowed(request: web.Request, allowed: Allowed) -> bool:
-    own = f"{request.scheme}://{request.host}"
+    own = proxies.of(request).origin(request)
     return origin_allowed(request.headers.get("Origin"), allowed, own)
 
 
@@ -29,7 +33,6 @@ def environ_rule(allowed: Allowed) -> Any:
 
     def check(origin: str | None, environ: dict[str, Any]) -> bool:
         request: web.Request = environ["aiohttp.request"]
-        own = f"{request.scheme}://{request.host}"
-        return origin_allowed(origin, allowed, own)
+        return origin_allowed(origin, allowed, proxies.of(request).origin(request))
 
     return check

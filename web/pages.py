@@ -10,7 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from chat.rules import ChatError, check_room
-from web import ws
+from web import proxies, ws
 from web.keys import CONFIG, NODE, SERVICE, WS_DOOR
 from web.origin import request_allowed
 
@@ -37,7 +37,10 @@ def _page(request: web.Request, room: object) -> web.Response:
         clean = check_room(room)
     except ChatError as exc:
         raise web.HTTPBadRequest(text=exc.message) from None
-    context: dict[str, Any] = {"room": clean}
+    context: dict[str, Any] = {
+        "room": clean,
+        "base": proxies.of(request).prefix(request),
+    }
     return aiohttp_jinja2.render_template("index.html", request, context)
 
 
@@ -53,7 +56,8 @@ async def room_page(request: web.Request) -> web.StreamResponse:
 
 
 async def websocket_demo(request: web.Request) -> web.Response:
-    return aiohttp_jinja2.render_template("websocket.html", request, {})
+    context = {"base": proxies.of(request).prefix(request)}
+    return aiohttp_jinja2.render_template("websocket.html", request, context)
 
 
 async def client_bundle(request: web.Request) -> web.StreamResponse:

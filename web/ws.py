@@ -29,7 +29,7 @@ from chat.models import (
 from chat.rules import ChatError, internal_error
 from chat.service import ChatService
 from chat.stats import Stats
-from web import frames
+from web import frames, proxies
 from web.wire import Outlet, frame
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,10 @@ class WebSocketDoor:
         conn = f"{self._prefix}{next(self._ids)}"
         transport = request.transport
         assert transport is not None  # the response was prepared
-        outlet = Outlet(transport, self._max_unsent, conn, self.stats.slow_drops.inc)
-        peer = Peer(conn, outlet, request.remote or "")
+        address = proxies.of(request).client(request)
+        name = f"{conn} from {address}"
+        outlet = Outlet(transport, self._max_unsent, name, self.stats.slow_drops.inc)
+        peer = Peer(conn, outlet, address)
         self._peers[conn] = peer
         return peer
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-async def pair(make_server, redis_server: RedisServer) -> list[TestServer]:
+async def pair(redis_server: RedisServer, make_server) -> list[TestServer]:
     return [await make_server(redis_url=redis_server.url) for _ in range(2)]
 
 

@@ -4,6 +4,7 @@
 //
 //   node client.mjs URL websocket|polling [--scenario full|peer] [--name N]
 //                   [--peer P] [--expect TEXT] [--reply TEXT] [--timeout MS]
+//                   [--path /socket.io]
 //
 // full (default): two sockets in one process join, chat, and check acks,
 //   broadcasts and an invalid message. Prints one JSON object.
@@ -25,6 +26,7 @@ const { values: opts, positionals } = parseArgs({
     expect: { type: "string", default: "" },
     reply: { type: "string", default: "" },
     timeout: { type: "string", default: "10000" },
+    path: { type: "string", default: "/socket.io" },
   },
 });
 const [url, transport] = positionals;
@@ -92,6 +94,7 @@ if (usage) fail("usage: client.mjs URL websocket|polling [--scenario full|peer]"
 // A socket that records every event so a later wait sees earlier arrivals.
 function open(label) {
   const socket = io(url, {
+    path: opts.path,
     transports: [transport],
     reconnection: false,
     forceNew: true,

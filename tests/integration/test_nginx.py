@@ -1,0 +1,127 @@
+"""Through a real nginx running the configs shipped in deploy/, to two
+processes' worth of servers sharing one real redis-server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tests.nginx_server import Nginx
+from tests.node_client import TRANSPORTS, NodeClient
+from tests.redis_server import RedisServer
+
+pytestmark = [pytest.mark.nginx, pytest.mark.redis, pytest.mark.node]
+
+
+@pytest.fixture
+async def pair(redis_server: RedisServer, make_server) -> list[TestServer]:
+    return [
+        await make_server(redis_url=redis_server.url, trusted_proxies="127.0.0.1")
+        for _ in range(2)
+    ]
+
+
+async def proxy(tmp_path: Path, config: str, pair: list[TestServer]) -> Nginx:
+    workdir = tmp_path / config.replace(".", "-")
+    workdir.mkdir()
+    nginx = Nginx(workdir, config, [server.port for server in pair])  # type: ignore[misc]
+    await nginx.start()
+    return nginx
+
+
+@pytest.fixture
+async def nginx(tmp_path: Path, pair: list[TestServer]) -> AsyncIterator[Nginx]:
+    server = await proxy(tmp_path, "nginx.conf", pair)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def subpath(tmp_path: Path, pair: list[TestServer]) -> AsyncIterator[Nginx]:
+    server = await proxy(tmp_path, "nginx-subpath.conf", pair)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_socket_io_client_through_nginx(nginx: Nginx, transport: str) -> None:
+    """WebSocket upgrades pass; long-polling sticks to one process."""
+    client = await NodeClient.start(nginx.url, transport)
+    result = await client.result()
+    assert result["transport"] == transport
+    assert result["received"]["bob"]["chat"]["id"] == result["ack"]["id"]
+
+
+async def test_plain_websocket_and_api_through_nginx(nginx: Nginx) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(nginx.url + "/ws")
+        await ws.send_json({"type": "join", "name": "plain"})
+        async with http.post(
+            nginx.url + "/api/session", json={"name": "poller"}
+        ) as resp:
+            assert resp.status == 201
+            auth = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        async with http.post(
+            nginx.url + "/api/messages", json={"text": "hi"}, headers=auth
+        ) as resp:
+            assert resp.status == 201
+        while (frame := await ws.receive_json(timeout=5))["type"] != "usermsg":
+            pass
+        assert (frame["name"], frame["message"]) == ("poller", "hi")
+        await ws.close()
+        async with http.get(nginx.url + "/readyz") as resp:
+            assert resp.status == 200
+
+
+def from_address(address: str) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(local_addr=(address, 0), force_close=True)
+    )
+
+
+async def test_limits_see_the_real_client_behind_a_trusted_proxy(
+    nginx: Nginx, pair: list[TestServer]
+) -> None:
+    # Two clients on different addresses reach the servers through nginx,
+    # so the servers see 127.0.0.1 for both; X-Forwarded-For tells them apart.
+    async with from_address("127.0.0.2") as hammer:
+        statuses = [
+            (await hammer.get(nginx.url + "/api/users")).status for _ in range(70)
+        ]
+        assert statuses[0] == 200 and 429 in statuses
+    async with from_address("127.0.0.3") as other:
+        assert (await other.get(nginx.url + "/api/users")).status == 200
+    # Straight to a server, from someone who is not a trusted proxy, a
+    # forged header changes nothing: this address is limited as itself.
+    direct = str(pair[0].make_url("/api/users"))
+    async with from_address("127.0.0.4") as liar:
+        forged = {"X-Forwarded-For": "10.9.8.7"}
+        statuses = [(await liar.get(direct, headers=forged)).status for _ in range(70)]
+        assert 429 in statuses
+    async with from_address("127.0.0.4") as liar:
+        forged = {"X-Forwarded-For": "10.9.8.6"}
+        assert (await liar.get(direct, headers=forged)).status == 429
+
+
+async def test_the_chat_under_a_sub_path(subpath: Nginx) -> None:
+    base = subpath.url + "/chat"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base + "/") as resp:
+            page = await resp.text()
+            assert resp.status == 200
+        assert '<script src="/chat/socket.io/socket.io.js">' in page
+        assert 'href="/chat/static/chat.css"' in page
+        assert 'data-base="/chat"' in page
+        for asset in ("/socket.io/socket.io.js", "/static/chat.js", "/static/chat.css"):
+            async with http.get(base + asset) as resp:
+                assert resp.status == 200, asset
+        async with http.get(base + "/r/dev") as resp:
+            assert 'data-room="dev"' in await resp.text()
+        async with http.get(subpath.url + "/socket.io/socket.io.js") as resp:
+            assert resp.status == 404  # nothing outside /chat/ is ours
+    client = await NodeClient.start(subpath.url, "websocket", "--path=/chat/socket.io")
+    assert (await client.result())["ack"]["ok"] is True
