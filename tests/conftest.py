@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 from app import create_app
 from config import Config
 from tests.helpers import CI, SioClient
+from tests.nginx_server import Nginx
 from tests.redis_server import RedisServer
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -82,3 +83,35 @@ async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
     await server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def cluster(
+    redis_server: RedisServer, make_server: ServerFactory
+) -> list[TestServer]:
+    """Two app servers sharing ``redis_server``, trusting a local proxy."""
+    return [
+        await make_server(redis_url=redis_server.url, trusted_proxies="127.0.0.1")
+        for _ in range(2)
+    ]
+
+
+@pytest.fixture
+async def proxy(
+    tmp_path: Path, cluster: list[TestServer]
+) -> AsyncIterator[Callable[[str], Awaitable[Nginx]]]:
+    """Starts nginx with a config shipped in deploy/ in front of ``cluster``."""
+    started: list[Nginx] = []
+
+    async def start(config: str) -> Nginx:
+        workdir = tmp_path / f"nginx-{len(started)}"
+        workdir.mkdir()
+        ports = [server.port for server in cluster if server.port is not None]
+        nginx = Nginx(workdir, config, ports)
+        await nginx.start()
+        started.append(nginx)
+        return nginx
+
+    yield start
+    for nginx in started:
+        nginx.stop()

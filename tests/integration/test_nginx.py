@@ -3,48 +3,26 @@ processes' worth of servers sharing one real redis-server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
 from tests.nginx_server import Nginx
 from tests.node_client import TRANSPORTS, NodeClient
-from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.nginx, pytest.mark.redis, pytest.mark.node]
 
 
 @pytest.fixture
-async def pair(redis_server: RedisServer, make_server) -> list[TestServer]:
-    return [
-        await make_server(redis_url=redis_server.url, trusted_proxies="127.0.0.1")
-        for _ in range(2)
-    ]
-
-
-async def proxy(tmp_path: Path, config: str, pair: list[TestServer]) -> Nginx:
-    workdir = tmp_path / config.replace(".", "-")
-    workdir.mkdir()
-    nginx = Nginx(workdir, config, [server.port for server in pair])  # type: ignore[misc]
-    await nginx.start()
-    return nginx
+async def nginx(proxy) -> Nginx:
+    server: Nginx = await proxy("nginx.conf")
+    return server
 
 
 @pytest.fixture
-async def nginx(tmp_path: Path, pair: list[TestServer]) -> AsyncIterator[Nginx]:
-    server = await proxy(tmp_path, "nginx.conf", pair)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def subpath(tmp_path: Path, pair: list[TestServer]) -> AsyncIterator[Nginx]:
-    server = await proxy(tmp_path, "nginx-subpath.conf", pair)
-    yield server
-    server.stop()
+async def subpath(proxy) -> Nginx:
+    server: Nginx = await proxy("nginx-subpath.conf")
+    return server
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -84,7 +62,7 @@ def from_address(address: str) -> aiohttp.ClientSession:
 
 
 async def test_limits_see_the_real_client_behind_a_trusted_proxy(
-    nginx: Nginx, pair: list[TestServer]
+    nginx: Nginx, cluster: list[TestServer]
 ) -> None:
     # Two clients on different addresses reach the servers through nginx,
     # so the servers see 127.0.0.1 for both; X-Forwarded-For tells them apart.
@@ -97,7 +75,7 @@ async def test_limits_see_the_real_client_behind_a_trusted_proxy(
         assert (await other.get(nginx.url + "/api/users")).status == 200
     # Straight to a server, from someone who is not a trusted proxy, a
     # forged header changes nothing: this address is limited as itself.
-    direct = str(pair[0].make_url("/api/users"))
+    direct = str(cluster[0].make_url("/api/users"))
     async with from_address("127.0.0.4") as liar:
         forged = {"X-Forwarded-For": "10.9.8.7"}
         statuses = [(await liar.get(direct, headers=forged)).status for _ in range(70)]
