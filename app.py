@@ -17,7 +17,7 @@ from chat.fanout import Fanout
 from chat.service import ChatService
 from config import Config, load_config
 from events import create_sio
-from store import make_store
+from store import StoreFailed, make_store
 from web import api, pages
 from web.keys import CONFIG, HTTP_DOOR, SERVICE, WS_DOOR
 from web.sessions import HttpDoor, Sessions
@@ -127,14 +127,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    web.run_app(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        loop=_event_loop(),
-        access_log=None,
-        print=lambda text: print(text, file=sys.stderr, flush=True),
-    )
+    try:
+        web.run_app(
+            create_app(config),
+            host=config.host,
+            port=config.port,
+            loop=_event_loop(),
+            access_log=None,
+            print=lambda text: print(text, file=sys.stderr, flush=True),
+        )
+    except StoreFailed as exc:
+        # A file to fix, not a bug: one line saying which and why.
+        print(f"app.py: cannot start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

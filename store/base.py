@@ -8,6 +8,14 @@ from typing import Protocol
 from chat.models import Message, NewMessage
 
 
+class StoreFailed(Exception):
+    """The store cannot open, or cannot save messages now.
+
+    ``str()`` says why in words for a person ("the disk is full"), without a
+    traceback: these are faults of the machine, not of the code.
+    """
+
+
 class HistoryStore(Protocol):
     """Durable per-room message history.
 
@@ -18,7 +26,9 @@ class HistoryStore(Protocol):
     epoch: str
     """Random, made with the database: ids from another epoch mean nothing."""
 
-    async def open(self) -> None: ...
+    async def open(self) -> None:
+        """Raises :class:`StoreFailed` when the store cannot be used at all."""
+        ...
 
     async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]: ...
 

@@ -4,33 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
 from collections.abc import Sequence
 
 import aiosqlite
 
 from chat.models import Message, NewMessage
+from store.base import StoreFailed
+from store.sqlite_file import check_before_open, describe
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rooms (
-    room TEXT PRIMARY KEY,
-    last_id INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS messages (
-    room TEXT NOT NULL,
-    id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    text TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    PRIMARY KEY (room, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-"""
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS rooms (
+        room TEXT PRIMARY KEY,
+        last_id INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS messages (
+        room TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (room, id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts)",
+    """CREATE TABLE IF NOT EXISTS meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID""",
+)
 _COLUMNS = "room, id, name, text, ts"
 _DAY_MS = 86_400_000
+_OURS = {"messages", "meta"}
 
 
 class SQLiteStore:
@@ -45,6 +49,8 @@ class SQLiteStore:
         self.epoch = ""
         # One connection: serialise so a reader never sees a half-done write.
         self._lock = asyncio.Lock()
+        self._file = "" if path in ("", ":memory:") else path
+        """The database file; empty when there is none to check."""
 
     @property
     def _db(self) -> aiosqlite.Connection:
@@ -52,12 +58,19 @@ class SQLiteStore:
         return self._conn
 
     async def open(self) -> None:
-        db = await aiosqlite.connect(self._path)
+        if self._file:
+            check_before_open(self._path)
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a message acknowledged to its sender survives power loss.
-            await db.execute("PRAGMA synchronous=FULL")
-            await db.executescript(_SCHEMA)
+            db = await aiosqlite.connect(self._path)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
+        try:
+            await self._refuse_foreign(db)
+            # One transaction, before WAL mode: a schema that does not fit
+            # leaves the file as it was.
+            await db.execute("BEGIN")
+            for statement in _SCHEMA:
+                await db.execute(statement)
             # Made once per database: tells a resuming client whether its
             # last seen id still means anything here.
             await db.execute(
@@ -65,16 +78,38 @@ class SQLiteStore:
                 (secrets.token_hex(8),),
             )
             await db.commit()
+            await db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a message acknowledged to its sender survives power loss.
+            await db.execute("PRAGMA synchronous=FULL")
             async with db.execute("SELECT value FROM meta WHERE key = 'epoch'") as cur:
                 row = await cur.fetchone()
             assert row is not None  # inserted just above if it was missing
             self.epoch = row[0]
             async with db.execute("SELECT room, last_id FROM rooms") as cursor:
                 self._last = {room: last async for room, last in cursor}
+        except sqlite3.Error as exc:
+            await db.close()
+            raise self._unusable(exc) from None
         except BaseException:
             await db.close()
             raise
         self._conn = db
+
+    def _unusable(self, exc: sqlite3.Error) -> StoreFailed:
+        why = describe(exc, self._file) or f"not a usable chat database ({exc})"
+        return StoreFailed(f"{self._path}: {why}")
+
+    async def _refuse_foreign(self, db: aiosqlite.Connection) -> None:
+        """Another program's database is not ours to add tables to."""
+        async with db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        ) as cursor:
+            tables = sorted([name async for (name,) in cursor])
+        if tables and not _OURS.intersection(tables):
+            raise StoreFailed(
+                f"{self._path}: not a chat database (it holds tables "
+                f"{', '.join(tables[:5])}); left as it is"
+            )
 
     async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]:
         last: dict[str, int] = {}

@@ -141,12 +141,17 @@ class ServerProcess:
 
 
 def run_once(
-    argv: Sequence[str], timeout: float = START_TIMEOUT
+    argv: Sequence[str],
+    prefix: Sequence[str] = (),
+    timeout: float = START_TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
-    """Run app.py with ``argv`` to completion (a start that is meant to fail)."""
+    """Run app.py with ``argv`` to completion (a start that is meant to fail).
+
+    ``prefix``: a command that runs it (setpriv, to drop capabilities).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
     return subprocess.run(
-        [sys.executable, str(ROOT / "app.py"), *argv],
+        [*prefix, sys.executable, str(ROOT / "app.py"), *argv],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
