@@ -108,6 +108,8 @@ async def _prune(app: web.Application) -> None:
             deleted = await store.prune(int(time.time() * 1000))
             if deleted:
                 log.info("retention removed %d messages", deleted)
+        except StoreFailed:
+            pass  # logged by the store when the fault began; tried again later
         except Exception:
             log.exception("retention sweep failed")
         await asyncio.sleep(PRUNE_EVERY)

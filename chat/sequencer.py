@@ -14,7 +14,7 @@ import logging
 from chat.fanout import Fanout
 from chat.models import Message, MessagePosted, NewMessage
 from chat.rules import ChatError
-from store.base import HistoryStore
+from store.base import HistoryStore, StoreFailed
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +77,13 @@ class Sequencer:
         async with self.lock:
             try:
                 stored = await self._store.append_many([m for m, _ in batch])
+            except StoreFailed as exc:
+                # The store logged this fault when it began: not once a group.
+                self._refuse(batch, f"The message could not be saved: {exc}.")
+                return
             except Exception:
                 log.exception("storing %d messages failed", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(
-                            ChatError("store_failed", "The message could not be saved.")
-                        )
+                self._refuse(batch, "The message could not be saved.")
                 return
             self.commits += 1
             self.committed += len(stored)
@@ -91,3 +91,11 @@ class Sequencer:
         for (_, future), message in zip(batch, stored, strict=True):
             if not future.done():
                 future.set_result(message)
+
+    @staticmethod
+    def _refuse(
+        batch: list[tuple[NewMessage, asyncio.Future[Message]]], why: str
+    ) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(ChatError("store_failed", why))

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import aiosqlite
 
 from chat.models import Message, NewMessage
 from store.base import StoreFailed
-from store.sqlite_file import check_before_open, describe
+from store.health import Health
+from store.sqlite_file import FileWatch, check_before_open, describe, os_words
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS rooms (
@@ -35,6 +38,7 @@ _SCHEMA = (
 _COLUMNS = "room, id, name, text, ts"
 _DAY_MS = 86_400_000
 _OURS = {"messages", "meta"}
+T = TypeVar("T")
 
 
 class SQLiteStore:
@@ -49,8 +53,10 @@ class SQLiteStore:
         self.epoch = ""
         # One connection: serialise so a reader never sees a half-done write.
         self._lock = asyncio.Lock()
+        self._health = Health(path)
         self._file = "" if path in ("", ":memory:") else path
         """The database file; empty when there is none to check."""
+        self._watch: FileWatch | None = None
 
     @property
     def _db(self) -> aiosqlite.Connection:
@@ -87,6 +93,8 @@ class SQLiteStore:
             self.epoch = row[0]
             async with db.execute("SELECT room, last_id FROM rooms") as cursor:
                 self._last = {room: last async for room, last in cursor}
+            if self._file:
+                self._watch = FileWatch(self._path)
         except sqlite3.Error as exc:
             await db.close()
             raise self._unusable(exc) from None
@@ -117,23 +125,50 @@ class SQLiteStore:
         for m in batch:
             last[m.room] = last.get(m.room, self._last.get(m.room, 0)) + 1
             stored.append(Message(m.room, last[m.room], m.name, m.text, m.ts))
-        async with self._lock:
-            try:
-                await self._db.executemany(
-                    f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-                    [(m.room, m.id, m.name, m.text, m.ts) for m in stored],
-                )
-                await self._db.executemany(
-                    "INSERT INTO rooms (room, last_id) VALUES (?, ?) "
-                    "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
-                    list(last.items()),
-                )
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
+
+        async def insert(db: aiosqlite.Connection) -> None:
+            await db.executemany(
+                f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                [(m.room, m.id, m.name, m.text, m.ts) for m in stored],
+            )
+            await db.executemany(
+                "INSERT INTO rooms (room, last_id) VALUES (?, ?) "
+                "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
+                list(last.items()),
+            )
+
+        await self._write(insert)
         self._last.update(last)
         return stored
+
+    async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """``work`` in one transaction, committed; or StoreFailed and no change."""
+        async with self._lock:
+            self._check_file()
+            try:
+                result = await work(self._db)
+                self._check_file()  # nothing goes into a file that is gone
+                await self._db.commit()
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):  # the first error says why
+                    await self._db.rollback()
+                raise
+            # Gone during the COMMIT: the rows went into the lost file.
+            self._check_file()
+            self._health.ok()
+            return result
+
+    def _check_file(self) -> None:
+        if self._health.final:
+            raise StoreFailed(self._health.problem)
+        try:
+            gone = self._watch.gone() if self._watch is not None else None
+        except OSError as exc:  # cannot stat the path: cannot vouch for it
+            raise self._health.failed(
+                f"the database file cannot be checked: {os_words(exc)}"
+            ) from exc
+        if gone is not None:
+            raise self._health.failed(gone, final=True)
 
     async def _select(self, sql: str, *args: object) -> list[Message]:
         async with self._lock, self._db.execute(sql, args) as cursor:
@@ -161,23 +196,31 @@ class SQLiteStore:
         return self._last.get(room, 0)
 
     async def prune(self, now_ms: int) -> int:
-        deleted = 0
-        async with self._lock:
+        async def delete(db: aiosqlite.Connection) -> int:
+            deleted = 0
             if self._retention_days > 0:
                 cutoff = now_ms - int(self._retention_days * _DAY_MS)
-                cursor = await self._db.execute(
+                cursor = await db.execute(
                     "DELETE FROM messages WHERE ts < ?", (cutoff,)
                 )
                 deleted += cursor.rowcount
             if self._room_cap > 0:
                 for room, last in self._last.items():
-                    cursor = await self._db.execute(
+                    cursor = await db.execute(
                         "DELETE FROM messages WHERE room = ? AND id <= ?",
                         (room, last - self._room_cap),
                     )
                     deleted += cursor.rowcount
-            await self._db.commit()
-        return deleted
+            return deleted
+
+        return await self._write(delete)
+
+    async def problem(self) -> str | None:
+        try:
+            self._check_file()  # noticed even while nobody posts
+        except StoreFailed as exc:
+            return str(exc)
+        return None
 
     async def close(self) -> None:
         if self._conn is not None:

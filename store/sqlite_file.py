@@ -1,7 +1,7 @@
 """The SQLite file as the operating system sees it.
 
-Checks before opening (which only read) and SQLite's errors in words an
-operator can act on.
+Checks before opening (which only read), the file's identity while the
+server runs, and SQLite's errors in words an operator can act on.
 """
 
 from __future__ import annotations
@@ -110,3 +110,35 @@ def _diagnose(path: str) -> str | None:
     except OSError:
         pass
     return None
+
+
+class FileWatch:
+    """Whether ``path`` and its WAL still lead to the files SQLite has open.
+
+    SQLite keeps both open for the connection's lifetime, so their inodes
+    cannot be freed and reused meanwhile: (st_dev, st_ino) taken just after
+    opening identify them until close. Checking costs two stat calls.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._ids: list[tuple[str, str, tuple[int, int]]] = []
+        for name, what in (
+            (path, "the database file"),
+            (path + "-wal", "its WAL file"),
+        ):
+            try:
+                info = os.stat(name)
+            except FileNotFoundError:
+                continue  # not expected once in WAL mode; nothing to watch
+            self._ids.append((name, what, (info.st_dev, info.st_ino)))
+
+    def gone(self) -> str | None:
+        """None, or what happened to the file, for a person."""
+        for name, what, identity in self._ids:
+            try:
+                info = os.stat(name)
+            except (FileNotFoundError, NotADirectoryError):
+                return f"{what} was removed or moved away while the server ran"
+            if (info.st_dev, info.st_ino) != identity:
+                return f"{what} was replaced by another file while the server ran"
+        return None

@@ -73,16 +73,20 @@ async def client_bundle(request: web.Request) -> web.StreamResponse:
 
 
 async def health(request: web.Request) -> web.Response:
+    """200 while messages can be saved; 503 and the reason while they cannot."""
     service = request.app[SERVICE]
+    problem = await service.store.problem()
     return web.json_response(
         {
-            "ok": True,
+            "ok": problem is None,
+            "problem": problem,
             "members": len(service.presence),
             "rooms": service.presence.rooms(),
             "committed": service.sequencer.committed,
             "commits": service.sequencer.commits,
             "events": service.fanout.published,
-        }
+        },
+        status=200 if problem is None else 503,
     )
 
 
