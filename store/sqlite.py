@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import secrets
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -38,6 +39,8 @@ _SCHEMA = (
 _COLUMNS = "room, id, name, text, ts"
 _DAY_MS = 86_400_000
 _OURS = {"messages", "meta"}
+PROBE_EVERY = 1.0
+"""Seconds between test writes while writes fail (see problem())."""
 T = TypeVar("T")
 
 
@@ -57,6 +60,7 @@ class SQLiteStore:
         self._file = "" if path in ("", ":memory:") else path
         """The database file; empty when there is none to check."""
         self._watch: FileWatch | None = None
+        self._probed = 0.0
 
     @property
     def _db(self) -> aiosqlite.Connection:
@@ -149,10 +153,13 @@ class SQLiteStore:
                 result = await work(self._db)
                 self._check_file()  # nothing goes into a file that is gone
                 await self._db.commit()
-            except BaseException:
+            except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):  # the first error says why
                     await self._db.rollback()
-                raise
+                problem = describe(exc, self._file)
+                if problem is None:
+                    raise  # a bug, not the machine: the caller logs it in full
+                raise self._health.failed(problem) from exc
             # Gone during the COMMIT: the rows went into the lost file.
             self._check_file()
             self._health.ok()
@@ -216,11 +223,26 @@ class SQLiteStore:
         return await self._write(delete)
 
     async def problem(self) -> str | None:
-        try:
-            self._check_file()  # noticed even while nobody posts
-        except StoreFailed as exc:
-            return str(exc)
-        return None
+        if self._health.problem is None:
+            try:
+                self._check_file()  # noticed even while nobody posts
+            except StoreFailed as exc:
+                return str(exc)
+            return None
+        now = time.monotonic()
+        if not self._health.final and now - self._probed >= PROBE_EVERY:
+            self._probed = now
+            with contextlib.suppress(StoreFailed):
+                await self._write(self._probe)
+        return self._health.problem
+
+    @staticmethod
+    async def _probe(db: aiosqlite.Connection) -> None:
+        # A changed value: SQLite writes nothing for an unchanged one.
+        await db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('probed', ?)",
+            (str(time.time_ns()),),
+        )
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -1,16 +1,20 @@
-"""The SQLite store under real file faults: removed, replaced."""
+"""The SQLite store under real file faults: removed, replaced, read-only."""
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chat.models import NewMessage
-from store import StoreFailed
+from store import StoreFailed, sqlite as sqlite_module
 from store.sqlite import SQLiteStore
+from tests.helpers import need
 
 
 def msg(text: str) -> NewMessage:
@@ -94,4 +98,67 @@ async def test_the_watch_is_quiet_through_checkpoints(tmp_path: Path) -> None:
     assert await store.problem() is None
     (last,) = await store.append_many([msg("last")])
     assert last.id == 3001
+    await store.close()
+
+
+@pytest.fixture
+def chattr(tmp_path: Path) -> Iterator[list[Path]]:
+    """Files to make immutable with chattr +i: unwritable even by root.
+
+    The real fault a read-only disk gives SQLite (a write refused with an
+    I/O error), which unlike an ext4 remounted read-only by the kernel can
+    be undone while the file stays open. Always undone at teardown.
+    """
+    program = need("chattr")
+    probe = tmp_path / "chattr-probe"
+    probe.touch()
+    done = subprocess.run([program, "+i", str(probe)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i does not work here: {done.stderr.decode().strip()}")
+    subprocess.run(["chattr", "-i", str(probe)], check=True)
+    files: list[Path] = []
+    yield files
+    left = [str(f) for f in files if f.exists()]
+    if left:
+        subprocess.run(["chattr", "-i", *left], check=True)
+
+
+def immutable(files: list[Path], on: bool) -> None:
+    subprocess.run(["chattr", "+i" if on else "-i", *map(str, files)], check=True)
+
+
+async def test_a_read_only_file_refuses_writes_and_recovers(
+    tmp_path: Path,
+    chattr: list[Path],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sqlite_module, "PROBE_EVERY", 0.0)
+    path = tmp_path / "chat.db"
+    store = await opened(path)
+    await store.append_many([msg("1")])
+    chattr.extend([path, Path(f"{path}-wal")])
+    immutable(chattr, True)
+
+    for _ in range(3):
+        with pytest.raises(StoreFailed, match="the database file is read-only"):
+            await store.append_many([msg("refused")])
+    assert await store.problem() == "the database file is read-only"
+    assert [m.text for m in await store.recent("a", 10)] == ["1"]
+    assert len(errors(caplog)) == 1, errors(caplog)
+
+    immutable(chattr, False)
+    assert await store.problem() is None  # a test write shows it passed
+    assert "saved again" in caplog.records[-1].getMessage()
+    (second,) = await store.append_many([msg("2")])
+    assert second.id == 2  # the refused ones took no ids
+    assert [m.text for m in await store.recent("a", 10)] == ["1", "2"]
+    await store.close()
+
+
+async def test_a_failed_write_from_a_bug_is_not_a_fault(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "chat.db")
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.append_many([NewMessage("a", "bob", None, 1)])  # type: ignore[arg-type]
+    assert await store.problem() is None
     await store.close()
