@@ -18,7 +18,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian packages the browser, nginx and Redis tests use (needs root).
+# Debian packages the browser, nginx, Redis and store-fault (chattr) tests use (needs root).
 system-deps:
 	bash scripts/system-deps.sh
 

@@ -21,6 +21,7 @@ from cluster.directory import RedisDirectory
 from cluster.node import make_node, running
 from config import Config, load_config
 from events import create_sio
+from store import StoreFailed
 from web import api, metrics, pages
 from web.keys import CONFIG, HTTP_DOOR, NODE, SERVICE, WS_DOOR
 from web.proxies import PROXIES, TrustedProxies
@@ -122,6 +123,8 @@ async def _prune(app: web.Application) -> None:
             deleted = await store.prune(int(time.time() * 1000))
             if deleted:
                 log.info("retention removed %d messages", deleted)
+        except StoreFailed:
+            pass  # logged by the store when the fault began; tried again later
         except Exception:
             log.exception("retention sweep failed")
         await asyncio.sleep(PRUNE_EVERY)
@@ -141,14 +144,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    web.run_app(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        loop=_event_loop(),
-        access_log=None,
-        print=lambda text: print(text, file=sys.stderr, flush=True),
-    )
+    try:
+        web.run_app(
+            create_app(config),
+            host=config.host,
+            port=config.port,
+            loop=_event_loop(),
+            access_log=None,
+            print=lambda text: print(text, file=sys.stderr, flush=True),
+        )
+    except StoreFailed as exc:
+        # A file to fix, not a bug: one line saying which and why.
+        print(f"app.py: cannot start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

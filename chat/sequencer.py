@@ -16,7 +16,7 @@ import time
 from chat.models import Message, MessagePosted, NewMessage
 from chat.relay import Relay
 from chat.rules import ChatError
-from store.base import HistoryStore
+from store.base import HistoryStore, StoreFailed
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +75,20 @@ class Sequencer:
         started = time.perf_counter()
         try:
             stored = await self._store.append_many([m for m, _ in batch])
-        except Exception as exc:
-            if isinstance(exc, ChatError):  # the store said what to tell them
-                log.warning("storing %d messages failed: %s", len(batch), exc.__cause__)
-                error = exc
-            else:
-                log.exception("storing %d messages failed", len(batch))
-                error = ChatError("store_failed", "The message could not be saved.")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+        except ChatError as exc:
+            # The store said what to tell them (Redis away: "unavailable").
+            log.warning("storing %d messages failed: %s", len(batch), exc.__cause__)
+            self._refuse(batch, exc)
+            return
+        except StoreFailed as exc:
+            # The store logged this fault when it began: not once a group.
+            why = f"The message could not be saved: {exc}."
+            self._refuse(batch, ChatError("store_failed", why))
+            return
+        except Exception:
+            log.exception("storing %d messages failed", len(batch))
+            why = "The message could not be saved."
+            self._refuse(batch, ChatError("store_failed", why))
             return
         self._relay.stats.commit_seconds.observe(time.perf_counter() - started)
         self.commits += 1
@@ -93,3 +97,11 @@ class Sequencer:
         for (_, future), message in zip(batch, stored, strict=True):
             if not future.done():
                 future.set_result(message)
+
+    @staticmethod
+    def _refuse(
+        batch: list[tuple[NewMessage, asyncio.Future[Message]]], error: ChatError
+    ) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(error)

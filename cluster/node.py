@@ -50,16 +50,14 @@ class Node:
 
     async def problem(self) -> str | None:
         """Why this process cannot serve the chat right now, if it cannot."""
-        if self.redis is None:
-            return None
-        try:
-            async with asyncio.timeout(1.0):
-                await self.redis.ping()
-        except Exception as exc:
-            return f"Redis is unreachable: {exc or type(exc).__name__}"
-        if isinstance(self.bus, RedisBus) and not self.bus.connected:
-            return "the bus is reconnecting"
-        return None
+        problem = await self.store.problem()
+        if (
+            problem is None
+            and isinstance(self.bus, RedisBus)
+            and not self.bus.connected
+        ):
+            problem = "the bus is reconnecting"
+        return problem
 
 
 def make_node(config: Config, stats: Stats) -> Node:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from store.base import HistoryStore, make_store
+from store.base import HistoryStore, StoreFailed, make_store
 
-__all__ = ["HistoryStore", "make_store"]
+__all__ = ["HistoryStore", "StoreFailed", "make_store"]

@@ -8,17 +8,29 @@ from typing import Protocol
 from chat.models import Message, NewMessage
 
 
+class StoreFailed(Exception):
+    """The store cannot open, or cannot save messages now.
+
+    ``str()`` says why in words for a person ("the disk is full"), without a
+    traceback: these are faults of the machine, not of the code.
+    """
+
+
 class HistoryStore(Protocol):
     """Durable per-room message history.
 
     ``append_many`` assigns each message the next id of its room and returns
-    only after the whole group is durable.
+    only after the whole group is durable. Writes that fail for a reason of
+    the machine (disk, file, server) raise :class:`StoreFailed` and change
+    nothing; the store logs such a fault once, when it begins.
     """
 
     epoch: str
     """Random, made with the database: ids from another epoch mean nothing."""
 
-    async def open(self) -> None: ...
+    async def open(self) -> None:
+        """Raises :class:`StoreFailed` when the store cannot be used at all."""
+        ...
 
     async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]: ...
 
@@ -41,6 +53,14 @@ class HistoryStore(Protocol):
 
     async def prune(self, now_ms: int) -> int:
         """Apply retention; returns how many messages were deleted."""
+        ...
+
+    async def problem(self) -> str | None:
+        """None while messages can be saved; otherwise why not, for a person.
+
+        After a failed write this may try a small one, so a fault that has
+        passed shows as healthy without waiting for somebody to post.
+        """
         ...
 
     async def close(self) -> None: ...

@@ -15,6 +15,7 @@ second; ``appendfsync always`` closes that window at a cost per write.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -138,6 +139,14 @@ class RedisStore:
                 if len(old) < len(oldest):
                     break
         return deleted
+
+    async def problem(self) -> str | None:
+        try:
+            async with asyncio.timeout(1.0):
+                await self._redis.ping()
+        except Exception as exc:
+            return f"Redis is unreachable: {exc or type(exc).__name__}"
+        return None
 
     async def close(self) -> None:
         pass  # the connection belongs to the app, which closes it

@@ -3,35 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
-from collections.abc import Sequence
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import aiosqlite
 
 from chat.models import Message, NewMessage
+from store.base import StoreFailed
+from store.health import Health
+from store.sqlite_file import FileWatch, check_before_open, describe, os_words
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rooms (
-    room TEXT PRIMARY KEY,
-    last_id INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS messages (
-    room TEXT NOT NULL,
-    id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    text TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    PRIMARY KEY (room, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-"""
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS rooms (
+        room TEXT PRIMARY KEY,
+        last_id INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS messages (
+        room TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (room, id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts)",
+    """CREATE TABLE IF NOT EXISTS meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID""",
+)
 _COLUMNS = "room, id, name, text, ts"
 _DAY_MS = 86_400_000
 _MAX_ID = 2**63 - 1
+_OURS = {"messages", "meta"}
+PROBE_EVERY = 1.0
+"""Seconds between test writes while writes fail (see problem())."""
+T = TypeVar("T")
 
 
 class SQLiteStore:
@@ -46,6 +57,11 @@ class SQLiteStore:
         self.epoch = ""
         # One connection: serialise so a reader never sees a half-done write.
         self._lock = asyncio.Lock()
+        self._health = Health(path)
+        self._file = "" if path in ("", ":memory:") else path
+        """The database file; empty when there is none to check."""
+        self._watch: FileWatch | None = None
+        self._probed = 0.0
 
     @property
     def _db(self) -> aiosqlite.Connection:
@@ -53,12 +69,19 @@ class SQLiteStore:
         return self._conn
 
     async def open(self) -> None:
-        db = await aiosqlite.connect(self._path)
+        if self._file:
+            check_before_open(self._path)
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a message acknowledged to its sender survives power loss.
-            await db.execute("PRAGMA synchronous=FULL")
-            await db.executescript(_SCHEMA)
+            db = await aiosqlite.connect(self._path)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
+        try:
+            await self._refuse_foreign(db)
+            # One transaction, before WAL mode: a schema that does not fit
+            # leaves the file as it was.
+            await db.execute("BEGIN")
+            for statement in _SCHEMA:
+                await db.execute(statement)
             # Made once per database: tells a resuming client whether its
             # last seen id still means anything here.
             await db.execute(
@@ -66,16 +89,40 @@ class SQLiteStore:
                 (secrets.token_hex(8),),
             )
             await db.commit()
+            await db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a message acknowledged to its sender survives power loss.
+            await db.execute("PRAGMA synchronous=FULL")
             async with db.execute("SELECT value FROM meta WHERE key = 'epoch'") as cur:
                 row = await cur.fetchone()
             assert row is not None  # inserted just above if it was missing
             self.epoch = row[0]
             async with db.execute("SELECT room, last_id FROM rooms") as cursor:
                 self._last = {room: last async for room, last in cursor}
+            if self._file:
+                self._watch = FileWatch(self._path)
+        except sqlite3.Error as exc:
+            await db.close()
+            raise self._unusable(exc) from None
         except BaseException:
             await db.close()
             raise
         self._conn = db
+
+    def _unusable(self, exc: sqlite3.Error) -> StoreFailed:
+        why = describe(exc, self._file) or f"not a usable chat database ({exc})"
+        return StoreFailed(f"{self._path}: {why}")
+
+    async def _refuse_foreign(self, db: aiosqlite.Connection) -> None:
+        """Another program's database is not ours to add tables to."""
+        async with db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        ) as cursor:
+            tables = sorted([name async for (name,) in cursor])
+        if tables and not _OURS.intersection(tables):
+            raise StoreFailed(
+                f"{self._path}: not a chat database (it holds tables "
+                f"{', '.join(tables[:5])}); left as it is"
+            )
 
     async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]:
         last: dict[str, int] = {}
@@ -83,23 +130,53 @@ class SQLiteStore:
         for m in batch:
             last[m.room] = last.get(m.room, self._last.get(m.room, 0)) + 1
             stored.append(Message(m.room, last[m.room], m.name, m.text, m.ts))
-        async with self._lock:
-            try:
-                await self._db.executemany(
-                    f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-                    [(m.room, m.id, m.name, m.text, m.ts) for m in stored],
-                )
-                await self._db.executemany(
-                    "INSERT INTO rooms (room, last_id) VALUES (?, ?) "
-                    "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
-                    list(last.items()),
-                )
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
+
+        async def insert(db: aiosqlite.Connection) -> None:
+            await db.executemany(
+                f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                [(m.room, m.id, m.name, m.text, m.ts) for m in stored],
+            )
+            await db.executemany(
+                "INSERT INTO rooms (room, last_id) VALUES (?, ?) "
+                "ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
+                list(last.items()),
+            )
+
+        await self._write(insert)
         self._last.update(last)
         return stored
+
+    async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """``work`` in one transaction, committed; or StoreFailed and no change."""
+        async with self._lock:
+            self._check_file()
+            try:
+                result = await work(self._db)
+                self._check_file()  # nothing goes into a file that is gone
+                await self._db.commit()
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):  # the first error says why
+                    await self._db.rollback()
+                problem = describe(exc, self._file)
+                if problem is None:
+                    raise  # a bug, not the machine: the caller logs it in full
+                raise self._health.failed(problem) from exc
+            # Gone during the COMMIT: the rows went into the lost file.
+            self._check_file()
+            self._health.ok()
+            return result
+
+    def _check_file(self) -> None:
+        if self._health.final:
+            raise StoreFailed(self._health.problem)
+        try:
+            gone = self._watch.gone() if self._watch is not None else None
+        except OSError as exc:  # cannot stat the path: cannot vouch for it
+            raise self._health.failed(
+                f"the database file cannot be checked: {os_words(exc)}"
+            ) from exc
+        if gone is not None:
+            raise self._health.failed(gone, final=True)
 
     async def _select(self, sql: str, *args: object) -> list[Message]:
         async with self._lock, self._db.execute(sql, args) as cursor:
@@ -134,23 +211,46 @@ class SQLiteStore:
         return self._last.get(room, 0)
 
     async def prune(self, now_ms: int) -> int:
-        deleted = 0
-        async with self._lock:
+        async def delete(db: aiosqlite.Connection) -> int:
+            deleted = 0
             if self._retention_days > 0:
                 cutoff = now_ms - int(self._retention_days * _DAY_MS)
-                cursor = await self._db.execute(
+                cursor = await db.execute(
                     "DELETE FROM messages WHERE ts < ?", (cutoff,)
                 )
                 deleted += cursor.rowcount
             if self._room_cap > 0:
                 for room, last in self._last.items():
-                    cursor = await self._db.execute(
+                    cursor = await db.execute(
                         "DELETE FROM messages WHERE room = ? AND id <= ?",
                         (room, last - self._room_cap),
                     )
                     deleted += cursor.rowcount
-            await self._db.commit()
-        return deleted
+            return deleted
+
+        return await self._write(delete)
+
+    async def problem(self) -> str | None:
+        if self._health.problem is None:
+            try:
+                self._check_file()  # noticed even while nobody posts
+            except StoreFailed as exc:
+                return str(exc)
+            return None
+        now = time.monotonic()
+        if not self._health.final and now - self._probed >= PROBE_EVERY:
+            self._probed = now
+            with contextlib.suppress(StoreFailed):
+                await self._write(self._probe)
+        return self._health.problem
+
+    @staticmethod
+    async def _probe(db: aiosqlite.Connection) -> None:
+        # A changed value: SQLite writes nothing for an unchanged one.
+        await db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('probed', ?)",
+            (str(time.time_ns()),),
+        )
 
     async def close(self) -> None:
         if self._conn is not None:

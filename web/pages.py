@@ -80,16 +80,22 @@ async def client_bundle(request: web.Request) -> web.StreamResponse:
 
 
 async def health(request: web.Request) -> web.Response:
+    """Liveness. One process: also 503 while its database cannot save
+    (someone must act). Shared: Redis being away is /readyz's to say."""
     service = request.app[SERVICE]
+    node = request.app[NODE]
+    problem = None if node.shared else await service.store.problem()
     return web.json_response(
         {
-            "ok": True,
+            "ok": problem is None,
+            "problem": problem,
             "members": len(service.presence),
             "rooms": service.presence.rooms(),
             "committed": service.sequencer.committed,
             "commits": service.sequencer.commits,
             "events": service.fanout.published,
-        }
+        },
+        status=200 if problem is None else 503,
     )
 
 

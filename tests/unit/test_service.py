@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -301,6 +302,34 @@ async def test_store_failure_is_an_error_and_broadcasts_nothing(
             await service.post("c1", "hi")
         assert info.value.code == "store_failed"
         assert door.of(MessagePosted) == []
+    finally:
+        await shutdown(service)
+
+
+async def test_a_store_fault_fails_the_whole_group_in_words(
+    door: RecordingDoor, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "chat.db"
+    store = SQLiteStore(str(path), retention_days=0, room_cap=0)
+    service = await make_service(door, store)
+    try:
+        await service.join("t", "c1", "alice")
+        await service.post("c1", "kept")
+        for name in (path, tmp_path / "chat.db-wal", tmp_path / "chat.db-shm"):
+            name.unlink()
+        results = await asyncio.gather(
+            *(service.post("c1", str(i)) for i in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(r, ChatError) for r in results), results
+        assert {r.code for r in results} == {"store_failed"}  # type: ignore[union-attr]
+        assert {r.message for r in results} == {  # type: ignore[union-attr]
+            "The message could not be saved: the database file was removed "
+            "or moved away while the server ran."
+        }
+        assert [e.message.text for e in door.of(MessagePosted)] == ["kept"]
+        assert service.sequencer.commits == 1
+        # One line for the fault, from the store; no traceback per group.
+        assert [r.name for r in caplog.records if r.levelno >= 30] == ["store"]
     finally:
         await shutdown(service)
 

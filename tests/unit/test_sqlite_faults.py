@@ -1,0 +1,164 @@
+"""The SQLite store under real file faults: removed, replaced, read-only."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chat.models import NewMessage
+from store import StoreFailed, sqlite as sqlite_module
+from store.sqlite import SQLiteStore
+from tests.helpers import need
+
+
+def msg(text: str) -> NewMessage:
+    return NewMessage("a", "bob", text, 1_000)
+
+
+async def opened(path: Path) -> SQLiteStore:
+    store = SQLiteStore(str(path), retention_days=1, room_cap=5)
+    await store.open()
+    return store
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def remove_all(path: Path) -> None:
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        name.unlink()
+
+
+async def test_a_removed_database_refuses_writes_until_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "chat.db"
+    store = await opened(path)
+    await store.append_many([msg("kept")])
+    assert await store.problem() is None
+    remove_all(path)
+
+    # Noticed without a write, as /healthz asks.
+    assert "was removed" in (await store.problem() or "")
+    for _ in range(3):
+        with pytest.raises(StoreFailed, match="database file was removed"):
+            await store.append_many([msg("lost")])
+    with pytest.raises(StoreFailed):
+        await store.prune(0)
+    # A file that reappears is another database: still refused.
+    path.touch()
+    with pytest.raises(StoreFailed, match="removed"):
+        await store.append_many([msg("lost")])
+    assert [m.text for m in await store.recent("a", 10)] == ["kept"]
+    assert len(errors(caplog)) == 1, errors(caplog)  # once, not per write
+    assert str(path) in errors(caplog)[0]
+    await store.close()
+    assert path.stat().st_size == 0  # closing left the newcomer alone
+
+
+@pytest.mark.parametrize("which", ["", "-wal"])
+async def test_a_replaced_file_refuses_writes(tmp_path: Path, which: str) -> None:
+    path = tmp_path / "chat.db"
+    store = await opened(path)
+    other = await opened(tmp_path / "other.db")
+    await other.append_many([msg("elsewhere")])
+    os.replace(f"{tmp_path}/other.db{which}", f"{path}{which}")
+    with pytest.raises(StoreFailed, match="replaced by another file"):
+        await store.append_many([msg("lost")])
+    assert await store.problem() == (
+        f"{'its WAL file' if which else 'the database file'} "
+        "was replaced by another file while the server ran"
+    )
+    await other.close()
+    await store.close()
+
+
+async def test_a_removed_wal_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    store = await opened(path)
+    Path(f"{path}-wal").unlink()
+    with pytest.raises(StoreFailed, match="its WAL file was removed"):
+        await store.append_many([msg("lost")])
+    await store.close()
+
+
+async def test_the_watch_is_quiet_through_checkpoints(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "chat.db")
+    # Well past SQLite's 1000-page automatic checkpoint, and a prune.
+    for group in range(30):
+        await store.append_many([msg(f"{group}:{i}" + "x" * 1500) for i in range(100)])
+    assert await store.prune(10**15) == 3000
+    assert await store.problem() is None
+    (last,) = await store.append_many([msg("last")])
+    assert last.id == 3001
+    await store.close()
+
+
+@pytest.fixture
+def chattr(tmp_path: Path) -> Iterator[list[Path]]:
+    """Files to make immutable with chattr +i: unwritable even by root.
+
+    The real fault a read-only disk gives SQLite (a write refused with an
+    I/O error), which unlike an ext4 remounted read-only by the kernel can
+    be undone while the file stays open. Always undone at teardown.
+    """
+    program = need("chattr")
+    probe = tmp_path / "chattr-probe"
+    probe.touch()
+    done = subprocess.run([program, "+i", str(probe)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i does not work here: {done.stderr.decode().strip()}")
+    subprocess.run(["chattr", "-i", str(probe)], check=True)
+    files: list[Path] = []
+    yield files
+    left = [str(f) for f in files if f.exists()]
+    if left:
+        subprocess.run(["chattr", "-i", *left], check=True)
+
+
+def immutable(files: list[Path], on: bool) -> None:
+    subprocess.run(["chattr", "+i" if on else "-i", *map(str, files)], check=True)
+
+
+async def test_a_read_only_file_refuses_writes_and_recovers(
+    tmp_path: Path,
+    chattr: list[Path],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sqlite_module, "PROBE_EVERY", 0.0)
+    path = tmp_path / "chat.db"
+    store = await opened(path)
+    await store.append_many([msg("1")])
+    chattr.extend([path, Path(f"{path}-wal")])
+    immutable(chattr, True)
+
+    for _ in range(3):
+        with pytest.raises(StoreFailed, match="the database file is read-only"):
+            await store.append_many([msg("refused")])
+    assert await store.problem() == "the database file is read-only"
+    assert [m.text for m in await store.recent("a", 10)] == ["1"]
+    assert len(errors(caplog)) == 1, errors(caplog)
+
+    immutable(chattr, False)
+    assert await store.problem() is None  # a test write shows it passed
+    assert "saved again" in caplog.records[-1].getMessage()
+    (second,) = await store.append_many([msg("2")])
+    assert second.id == 2  # the refused ones took no ids
+    assert [m.text for m in await store.recent("a", 10)] == ["1", "2"]
+    await store.close()
+
+
+async def test_a_failed_write_from_a_bug_is_not_a_fault(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "chat.db")
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.append_many([NewMessage("a", "bob", None, 1)])  # type: ignore[arg-type]
+    assert await store.problem() is None
+    await store.close()
