@@ -72,6 +72,11 @@ class Config:
         "redis://host:port/db: share history, names, sessions and limits with "
         "other processes through Redis (--db is then unused); empty: one process",
     )
+    process_timeout: float = _opt(
+        30.0,
+        "seconds after which a process that vanished (kill -9) loses its "
+        "members' names and their leaves are announced (with --redis-url)",
+    )
     shutdown_grace: float = _opt(
         15.0,
         "seconds a stopped process's members keep their names, so that they "
@@ -162,7 +167,7 @@ def validate(config: Config) -> list[str]:
     problems.extend(proxy_problems(config.trusted_proxies))
     if config.shutdown_grace < 0:
         problems.append("--shutdown-grace must not be negative")
-    for name in ("session_ttl", "ping_interval", "ping_timeout"):
+    for name in ("session_ttl", "ping_interval", "ping_timeout", "process_timeout"):
         if getattr(config, name) <= 0:
             problems.append(f"{_flag(name)} must be positive")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -5,8 +5,8 @@ A room's names are the hash ``chat:names:<room>``: the name's key (see
 scripts, so they are atomic across processes. Every holder has an *owner*:
 the process its connection is on, or ``s:<id>`` for an HTTP session. An
 owner is alive while ``chat:alive:<owner>`` exists: processes refresh theirs
-every :data:`HEARTBEAT` seconds with a TTL of :data:`ALIVE_FOR`, sessions on
-every request with the session TTL. When an owner's key expires (kill -9, a
+every third of ``--process-timeout`` with that TTL, sessions on every
+request with the session TTL. When an owner's key expires (kill -9, a
 session gone quiet) any process's janitor removes its names in one script
 and announces their leaves. A process that stops on purpose keeps its key
 for a grace period, so its members can reconnect elsewhere and take their
@@ -26,9 +26,6 @@ from chat.rules import name_key
 from cluster.connection import PREFIX
 
 log = logging.getLogger(__name__)
-HEARTBEAT = 10.0
-ALIVE_FOR = 30
-"""Seconds a process's names outlive its last heartbeat."""
 
 _CLAIM = """
 local prefix, room, key, entry, conn, client, owner =
@@ -94,9 +91,11 @@ def _holder(raw: bytes | str, stale: bool = False) -> Holder:
 
 
 class RedisDirectory:
-    def __init__(self, redis: Any, process: str) -> None:
+    def __init__(self, redis: Any, process: str, alive_for: float) -> None:
         self._redis = redis
         self.process = process
+        self.alive_for = alive_for
+        """Seconds this process's names outlive its last heartbeat."""
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
         self._sweep = redis.register_script(_SWEEP)
@@ -145,11 +144,11 @@ class RedisDirectory:
         entries.sort(key=lambda e: e["j"])
         return tuple(e["n"] for e in entries)
 
-    async def heartbeat(self, alive_for: float = ALIVE_FOR) -> None:
+    async def heartbeat(self, alive_for: float | None = None) -> None:
         """This process is alive (for ``alive_for`` seconds more)."""
-        await self._redis.set(
-            f"{PREFIX}alive:{self.process}", b"1", px=int(alive_for * 1000)
-        )
+        seconds = self.alive_for if alive_for is None else alive_for
+        key = f"{PREFIX}alive:{self.process}"
+        await self._redis.set(key, b"1", px=max(1, int(seconds * 1000)))
 
     async def sweep(self) -> list[Holder]:
         """Remove the names of owners that are gone; who they were."""

@@ -22,7 +22,7 @@ from chat.service import ChatService
 from chat.stats import Stats
 from cluster.bus import RedisBus
 from cluster.connection import connect, process_id
-from cluster.directory import ALIVE_FOR, HEARTBEAT, RedisDirectory
+from cluster.directory import RedisDirectory
 from cluster.limits import RedisBuckets
 from cluster.sessions import RedisSessions
 from config import Config
@@ -76,7 +76,7 @@ def make_node(config: Config, stats: Stats) -> Node:
     return Node(
         process=process,
         store=RedisStore(redis, process, retention_days=days, room_cap=cap),
-        directory=RedisDirectory(redis, process),
+        directory=RedisDirectory(redis, process, config.process_timeout),
         bus=RedisBus(config.redis_url, redis, process, stats),
         sessions=RedisSessions(redis, config.session_ttl),
         buckets=RedisBuckets(redis),
@@ -122,7 +122,7 @@ async def _upkeep(directory: RedisDirectory, service: ChatService) -> None:
                 await service.gone(gone)
         except Exception:
             log.exception("directory upkeep failed; trying again")
-        await asyncio.sleep(HEARTBEAT)
+        await asyncio.sleep(directory.alive_for / 3)
 
 
-__all__ = ["ALIVE_FOR", "Node", "make_node", "running"]
+__all__ = ["Node", "make_node", "running"]
