@@ -316,6 +316,9 @@ class Link(AsyncSocket):  # type: ignore[misc]
         except Exception:
             self.strike("Not an Engine.IO packet.")
             return
+        if not 0 <= pkt.packet_type < len(eio_packet.packet_names):
+            self.strike("Unknown Engine.IO packet type.")
+            return
         try:
             await self.receive(pkt)
         except eio_exceptions.UnknownPacketError:
