@@ -77,9 +77,11 @@ def create_app(config: Config | None = None) -> web.Application:
         # Bounded: a polling client that never polls again would hold
         # engineio's close() forever.
         service.draining = True
-        if isinstance(node.directory, RedisDirectory):
-            with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):
+            if isinstance(node.directory, RedisDirectory):
                 await node.directory.heartbeat(config.shutdown_grace)
+            else:
+                await service.park(time.time() + config.shutdown_grace)
         closing = [asyncio.create_task(s.close()) for s in sio.eio.sockets.values()]
         if closing:
             _, stuck = await asyncio.wait(closing, timeout=1.0)

@@ -80,7 +80,8 @@ class Config:
     shutdown_grace: float = _opt(
         15.0,
         "seconds a stopped process's members keep their names, so that they "
-        "reconnect elsewhere with no 'left'/'joined' lines (with --redis-url)",
+        "reconnect (after a restart, or to another process) with no "
+        "'left'/'joined' lines",
     )
     log_level: str = _opt("info", "debug, info, warning or error")
 

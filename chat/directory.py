@@ -71,12 +71,43 @@ def takes_over(held: Holder, member: Member) -> bool:
     return held.stale or bool(member.client and held.client == member.client)
 
 
+AWAY = "away"
+"""The owner of names parked over a restart (see :meth:`LocalDirectory.park`)."""
+
+
 class LocalDirectory:
     """One process: a dict, and claims cannot interleave (no await inside)."""
 
     def __init__(self, process: str = "local") -> None:
         self.process = process
         self._rooms: dict[str, dict[str, Holder]] = {}
+        self.away_until = 0.0
+        """While the names of the last run's members are parked (epoch s)."""
+
+    def park(self, holders: list[Holder], until: float) -> None:
+        """The last run's members keep their names until ``until``: one that
+        reconnects (same ``client``) takes its name back quietly."""
+        for held in holders:
+            key = name_key(held.name)
+            names = self._rooms.setdefault(held.room, {})
+            if key not in names:
+                names[key] = Holder(held.room, held.name, held.conn, held.client, AWAY)
+        self.away_until = until
+
+    def sweep(self) -> list[Holder]:
+        """Parked names nobody came back for, removed; after ``away_until``."""
+        gone = [
+            h
+            for names in self._rooms.values()
+            for h in names.values()
+            if h.process == AWAY
+        ]
+        for held in gone:
+            names = self._rooms[held.room]
+            del names[name_key(held.name)]
+            if not names:
+                del self._rooms[held.room]
+        return gone
 
     async def claim(self, member: Member) -> Holder | None:
         names = self._rooms.setdefault(member.room, {})

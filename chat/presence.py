@@ -30,6 +30,9 @@ class Presence:
                 del self._rooms[member.room]
         return member
 
+    def conns(self) -> list[str]:
+        return list(self._by_conn)
+
     def room_names(self) -> list[str]:
         return list(self._rooms)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+import orjson
+
 from chat.bus import Bus, LocalBus
-from chat.directory import Directory, Holder, LocalDirectory
+from chat.directory import AWAY, Directory, Holder, LocalDirectory
 from chat.fanout import Fanout
 from chat.limits import Limits
 from chat.locks import KeyedLock
@@ -116,6 +118,31 @@ class ChatService:
             if delivered is not None:
                 missed = await self.store.after(room, delivered, CATCHUP_LIMIT)
                 await self.relay.deliver([MessagePosted(m) for m in missed])
+
+    async def park(self, until: float) -> None:
+        """Shutting down one process: remember who is here, so that those who
+        reconnect before ``until`` (epoch s) come back without a 'joined'."""
+        members = [
+            [m.room, m.name, m.conn, m.client]
+            for conn in self.presence.conns()
+            if (m := self.presence.get(conn)) is not None and m.client
+        ]
+        roster = {"until": until, "members": members}
+        await self.store.keep("roster", orjson.dumps(roster).decode())
+
+    async def unpark(self) -> float:
+        """At start: the last run's members get their names back for a while.
+        Returns until when (0 if nobody was parked)."""
+        raw = await self.store.kept("roster")
+        if raw is None or not isinstance(self.directory, LocalDirectory):
+            return 0.0
+        await self.store.keep("roster", None)
+        roster = orjson.loads(raw)
+        if roster["until"] <= time.time():
+            return 0.0
+        holders = [Holder(r, n, c, k, AWAY) for r, n, c, k in roster["members"]]
+        self.directory.park(holders, roster["until"])
+        return float(roster["until"])
 
     async def gone(self, holders: Sequence[Holder]) -> None:
         """Names whose process or session vanished were freed: say they left."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +91,13 @@ async def running(node: Node, service: ChatService) -> AsyncIterator[None]:
     if not isinstance(node.bus, RedisBus) or not isinstance(
         node.directory, RedisDirectory
     ):
-        yield
+        until = await service.unpark()
+        sweeper = asyncio.create_task(_unpark_later(service, until), name="unpark")
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
         return
     directory = node.directory
     await directory.heartbeat()
@@ -108,6 +115,16 @@ async def running(node: Node, service: ChatService) -> AsyncIterator[None]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await node.redis.aclose()
+
+
+async def _unpark_later(service: ChatService, until: float) -> None:
+    """One process: names parked over the restart go when the grace ends."""
+    if until and isinstance(service.directory, LocalDirectory):
+        await asyncio.sleep(max(0.0, until - time.time()))
+        gone = service.directory.sweep()
+        if gone:
+            log.info("%d members did not come back after the restart", len(gone))
+            await service.gone(gone)
 
 
 async def _upkeep(directory: RedisDirectory, service: ChatService) -> None:

@@ -148,6 +148,16 @@ class RedisStore:
             return f"Redis is unreachable: {exc or type(exc).__name__}"
         return None
 
+    async def keep(self, key: str, value: str | None) -> None:
+        if value is None:
+            await guarded(lambda: self._redis.delete(PREFIX + "kept:" + key))
+        else:
+            await guarded(lambda: self._redis.set(PREFIX + "kept:" + key, value))
+
+    async def kept(self, key: str) -> str | None:
+        value = await guarded(lambda: self._redis.get(PREFIX + "kept:" + key))
+        return None if value is None else str(value.decode())
+
     async def close(self) -> None:
         pass  # the connection belongs to the app, which closes it
 

@@ -207,3 +207,34 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
     await reader.sio.disconnect()
     await writer.sio.disconnect()
     await server.close()
+
+
+@pytest.mark.slow
+async def test_a_restart_does_not_flood_the_room(tmp_path: Path) -> None:
+    """Members who reconnect within --shutdown-grace of a restart come back
+    without a 'joined' line; the one who does not is seen to leave, once."""
+    config = Config(
+        port=free_port(), db=str(tmp_path / "chat.db"), rate_limit=0, shutdown_grace=2
+    )
+    server = TestServer(create_app(config), port=config.port)
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    auths = [{"name": n, "client": f"tab-{n}"} for n in ("ann", "bob", "cat")]
+    first = [await SioClient().connect(url, auth=auth) for auth in auths]
+    for client in first:
+        await client.inbox.wait("joined")
+    await server.close()  # a restart: everyone is disconnected
+    server = TestServer(create_app(config), port=config.port)
+    await server.start_server()
+    ann, bob = [await SioClient().connect(url, auth=auth) for auth in auths[:2]]
+    for client in (ann, bob):
+        users = (await client.inbox.wait("joined"))["users"]
+        assert sorted(users) == ["ann", "bob", "cat"]  # cat's name is still kept
+    assert await ann.inbox.wait("user_left", lambda u: u["name"] == "cat", timeout=5)
+    await asyncio.sleep(0.3)
+    assert ann.inbox.of("user_joined") == []
+    assert [u["name"] for u in ann.inbox.of("user_left")] == ["cat"]
+    assert (await bob.call("join", {"name": "cat"}))["ok"]  # free now
+    await bob.sio.disconnect()
+    await ann.sio.disconnect()
+    await server.close()
