@@ -86,6 +86,15 @@ async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
 
 
 @pytest.fixture
+async def durable_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """The same with an fsynced append-only file: it survives a restart."""
+    server = RedisServer(tmp_path, durable=True)
+    await server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 async def cluster(
     redis_server: RedisServer, make_server: ServerFactory
 ) -> list[TestServer]:

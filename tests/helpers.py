@@ -8,8 +8,10 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,3 +149,70 @@ def masked_frame(payload: bytes) -> bytes:
         header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
     body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     return header + mask + body
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def send_until_cancelled(
+    client: SioClient, prefix: str, acked: dict[str, int]
+) -> None:
+    """Post ``prefix-0``, ``prefix-1``… with acks until the server goes away;
+    ``acked`` maps each acknowledged text to its id."""
+    for n in range(100_000):  # bounded; cancelled or cut off long before
+        text = f"{prefix}-{n}"
+        try:
+            reply = await client.sio.call("message", text, timeout=2.0)
+        except Exception:
+            return  # the server died under this call: it was not acked
+        if not reply["ok"]:
+            return
+        acked[text] = reply["id"]
+
+
+def need_chattr(tmp_path: Path) -> str:
+    """chattr, once shown to make a file immutable here (root included)."""
+    program = need("chattr")
+    probe = tmp_path / "chattr-probe"
+    probe.touch()
+    done = subprocess.run([program, "+i", str(probe)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i does not work here: {done.stderr.decode().strip()}")
+    subprocess.run([program, "-i", str(probe)], check=True)
+    return program
+
+
+class Daemon:
+    """A server process of a test's own: started, awaited on its port, and
+    ended by its PID."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def launch(self, argv: list[str], what: str) -> None:
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(100):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"{what} did not start in 5 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
-import subprocess
 from pathlib import Path
 
-from tests.helpers import need
-from tests.redis_server import free_port
+from tests.helpers import Daemon, free_port, need
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
 
-class Nginx:
+class Nginx(Daemon):
     """``deploy/<config>`` as shipped, with only its ports changed."""
 
     def __init__(self, workdir: Path, config: str, upstreams: list[int]) -> None:
+        super().__init__(free_port())
         self.binary = need("nginx")
-        self.port = free_port()
         self.workdir = workdir
         shipped = (DEPLOY / config).read_text()
         servers = "".join(f"server 127.0.0.1:{p};\n    " for p in upstreams)
@@ -49,43 +45,25 @@ http {{
 }}
 """
         )
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "-p",
-                str(self.workdir),
-                "-c",
-                str(self.conf),
-                "-e",
-                str(self.workdir / "error.log"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            if self.proc.poll() is not None:
-                log = (self.workdir / "error.log").read_text()
-                raise RuntimeError(f"nginx exited: {log}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                await asyncio.sleep(0.05)
-        raise RuntimeError("nginx did not start in 5 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        log = self.workdir / "error.log"
+        argv = [
+            self.binary,
+            "-p",
+            str(self.workdir),
+            "-c",
+            str(self.conf),
+            "-e",
+            str(log),
+        ]
+        try:
+            await self.launch(argv, "nginx")
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc}: {log.read_text() if log.exists() else ''}"
+            ) from None

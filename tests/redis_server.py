@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import subprocess
 from pathlib import Path
 
-from tests.helpers import need
+from tests.helpers import Daemon, free_port, need
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
+class RedisServer(Daemon):
     """One redis-server process; stop() and start() again keep its port."""
 
     def __init__(self, workdir: Path, *, durable: bool = False) -> None:
+        super().__init__(free_port())
         self.durable = durable
         """Append-only file, fsync on every write: survives a restart."""
         self.binary = need("redis-server")
-        self.port = free_port()
         self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen(
+        await self.launch(
             [
                 self.binary,
                 "--port",
@@ -48,25 +38,5 @@ class RedisServer:
                 "--dir",
                 str(self.workdir),
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            "redis-server",
         )
-        for _ in range(100):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                await asyncio.sleep(0.05)
-        raise RuntimeError("redis-server did not start in 5 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None

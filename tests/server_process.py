@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -18,15 +17,11 @@ from typing import Any
 
 import aiohttp
 
+from tests.helpers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 15.0
 """Seconds a start may take on a busy two-core machine."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServerProcess:

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from app import create_app
 from config import Config
-from tests.helpers import need
+from tests.helpers import free_port, need
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Locator, Page
@@ -165,13 +165,6 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
     for chat in pages:
         await chat.context.close()
     assert not errors, f"JavaScript errors in the pages: {errors}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class LiveServer:

@@ -126,9 +126,10 @@ async def test_a_reconnect_takes_over_its_name_from_another_process(pair) -> Non
         await client.sio.disconnect()
 
 
-async def test_redis_going_away_and_coming_back(make_server, tmp_path) -> None:
-    redis = RedisServer(tmp_path, durable=True)
-    await redis.start()
+async def test_redis_going_away_and_coming_back(
+    durable_redis: RedisServer, make_server
+) -> None:
+    redis = durable_redis
     try:
         servers = [await make_server(redis_url=redis.url) for _ in range(2)]
         a = await SioClient().connect(base(servers[0]))

@@ -10,20 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SioClient
+from tests.helpers import SioClient, send_until_cancelled
 from tests.nginx_server import Nginx
 from tests.redis_server import RedisServer
 from tests.server_process import ServerProcess
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-@pytest.fixture
-async def durable_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(tmp_path, durable=True)
-    await server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -59,20 +51,6 @@ async def members(process: ServerProcess) -> int:
     status, health = await process.get("/healthz")
     assert status == 200, health
     return int(health["members"])
-
-
-async def send_until_cancelled(
-    client: SioClient, prefix: str, acked: dict[str, int]
-) -> None:
-    for n in range(100_000):  # bounded; cancelled long before
-        text = f"{prefix}-{n}"
-        try:
-            reply = await client.sio.call("message", text, timeout=2.0)
-        except Exception:
-            return  # its process died under this call: not acked
-        if not reply["ok"]:
-            return
-        acked[text] = reply["id"]
 
 
 def ids_seen(client: SioClient) -> list[int]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SioClient
+from tests.helpers import SioClient, send_until_cancelled
 from tests.server_process import ServerProcess
 
 ROOM = "crash"
@@ -32,19 +32,6 @@ def check_history(history: list[dict[str, Any]], acked: dict[str, int]) -> None:
     for writer in {t.rsplit("-", 1)[0] for t in texts}:
         sent = [int(t.rsplit("-", 1)[1]) for t in texts if t.startswith(writer + "-")]
         assert sent == sorted(sent), writer
-
-
-async def send_until_cancelled(
-    client: SioClient, prefix: str, acked: dict[str, int]
-) -> None:
-    for n in range(100_000):  # bounded; cancelled long before
-        text = f"{prefix}-{n}"
-        try:
-            reply = await client.sio.call("message", text, timeout=2.0)
-        except Exception:
-            return  # the server died under this call: it was not acked
-        assert reply["ok"], reply
-        acked[text] = reply["id"]
 
 
 @pytest.mark.slow

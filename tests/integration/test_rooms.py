@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from app import create_app
 from config import Config
-from tests.helpers import TIMEOUT, SioClient
+from tests.helpers import TIMEOUT, SioClient, free_port
 
 
 async def test_rooms_are_separate(sio_client) -> None:
@@ -144,12 +143,6 @@ async def test_reconnect_takes_over_its_own_stale_connection(sio_client) -> None
     impostor = await sio_client(auth={"name": "phone", "client": "other"})
     err = await impostor.inbox.wait("chat_error")
     assert err["code"] == "name_taken" and err["suggestion"] == "phone2"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow

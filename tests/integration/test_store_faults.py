@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import TIMEOUT, SioClient, need
+from tests.helpers import TIMEOUT, SioClient, need_chattr
 from tests.server_process import ServerProcess
 
 Start = Callable[[Path], Awaitable[ServerProcess]]
@@ -120,13 +120,7 @@ def immutable(tmp_path: Path) -> Iterator[Callable[[bool, list[Path]], None]]:
     the kernel after an error, it can be undone while the file stays open.
     (``mount -o remount,ro`` is refused while a file is open for writing.)
     """
-    program = need("chattr")
-    probe = tmp_path / "chattr-probe"
-    probe.touch()
-    done = subprocess.run([program, "+i", str(probe)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"chattr +i does not work here: {done.stderr.decode().strip()}")
-    subprocess.run(["chattr", "-i", str(probe)], check=True)
+    need_chattr(tmp_path)
     touched: set[Path] = set()
 
     def set_(on: bool, files: list[Path]) -> None:

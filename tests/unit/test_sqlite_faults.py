@@ -14,7 +14,7 @@ import pytest
 from chat.models import NewMessage
 from store import StoreFailed, sqlite as sqlite_module
 from store.sqlite import SQLiteStore
-from tests.helpers import need
+from tests.helpers import need_chattr
 
 
 def msg(text: str) -> NewMessage:
@@ -109,13 +109,7 @@ def chattr(tmp_path: Path) -> Iterator[list[Path]]:
     I/O error), which unlike an ext4 remounted read-only by the kernel can
     be undone while the file stays open. Always undone at teardown.
     """
-    program = need("chattr")
-    probe = tmp_path / "chattr-probe"
-    probe.touch()
-    done = subprocess.run([program, "+i", str(probe)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"chattr +i does not work here: {done.stderr.decode().strip()}")
-    subprocess.run(["chattr", "-i", str(probe)], check=True)
+    need_chattr(tmp_path)
     files: list[Path] = []
     yield files
     left = [str(f) for f in files if f.exists()]
