@@ -74,6 +74,7 @@ class _Session:
         self.watch_s = watch_s
         self.slow: SlowClient | None = None
         self.start_t = 0.0
+        self.paused_t = 0.0
         self.sampling = False
 
     def sample(self) -> None:
@@ -97,6 +98,7 @@ class _Session:
         if name == "slow":
             try:
                 self.slow = SlowClient(self.server.port)
+                self.paused_t = time.monotonic()
                 self.run.slow = {"port": self.slow.port, "rcvbuf": self.slow.rcvbuf}
             except Exception as exc:  # reported, the load goes on without it
                 self.run.errors.append(f"slow client: {exc!r}")
@@ -104,6 +106,8 @@ class _Session:
         if name == "start":
             self.start_t = self.run.marks[name].t
             self.sampling = True
+            if self.run.slow is not None:  # times are from "start": this is < 0
+                self.run.slow |= {"stopped_reading_s": self.paused_t - self.start_t}
         if name == "end" and self.sampling:
             self.sample()
             self.watch()

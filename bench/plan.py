@@ -79,17 +79,21 @@ def _rss_range(run: LoadRun) -> dict[str, Value]:
 
 
 def _dropped(run: LoadRun) -> str:
+    """When the server gave up on the client that stopped reading."""
     if run.slow is None:
         return "no slow client"
+    paused = run.slow.get("stopped_reading_s", 0.0)
     parts = []
     if "dropped_s" in run.slow:
+        state = run.slow["dropped_state"] or "gone"
         parts.append(
-            f"closed at {run.slow['dropped_s']:.0f} s ({run.slow['dropped_state']})"
+            f"socket closed {run.slow['dropped_s'] - paused:.0f} s in ({state})"
         )
     left = _r(run).get("slow_leave_s")
     if left is not None:
-        parts.append(f"left the room at {left:.0f} s")
-    return "; ".join(parts) or "no"
+        parts.append(f"left the room {left - paused:.0f} s in")
+    watched = run.samples[-1]["t"] - paused if run.samples else 0.0
+    return "; ".join(parts) or f"no, in {watched:.0f} s"
 
 
 def _slow(run: LoadRun) -> dict[str, Value]:
@@ -155,8 +159,9 @@ def notes(run: LoadRun) -> list[str]:
         out.append(f"{r['duplicates']} duplicate deliveries")
     if r.get("refused"):
         out.append(f"{r['refused']} messages refused")
-    if (r.get("send_lag_max_ms") or 0) > 50:
-        out.append(f"sender fell {r['send_lag_max_ms']:.0f} ms behind its timer")
+    stall = r.get("loadgen_loop_delay_max_ms") or 0
+    if stall > 50:
+        out.append(f"load generator's event loop stalled up to {stall:.0f} ms")
     return out
 
 

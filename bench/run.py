@@ -71,12 +71,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     add("--joinstorm", default="1000,2000", help="CLIENTS,...")
     add("--idle", default="5000", help="CONNECTIONS,...")
     add("--slow", default="50x200x30x1024", help="CLIENTSxHZxSECONDSxBYTES,...")
-    add(
-        "--slow-watch",
-        type=float,
-        default=50.0,
-        help="seconds to watch the slow client",
-    )
+    watch = "seconds to watch for the server dropping the client that stops reading"
+    add("--slow-watch", type=float, default=90.0, help=watch)
     add("--acked", default="50x10x200", help="CLIENTSxSENDERSxMESSAGES,...")
     add("--concurrency", type=int, default=50, help="connections opened at a time")
     add(

@@ -4,21 +4,27 @@
 // it has read the server's CPU time and RSS. ctx.deadline bounds every wait;
 // a scenario that runs out of time still returns what it counted.
 "use strict";
+const { monitorEventLoopDelay } = require("perf_hooks");
 const { connectMany } = require("./client");
 const { Tracker, text } = require("./tracker");
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// Wall time and this process's CPU (all threads) from now until stop().
+// Wall time, this process's CPU (all threads) and how late its event loop
+// ran (a stall here would show up as latency) from now until stop().
 function meter() {
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
   return () => {
     const wall = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     return {
       seconds: wall / 1000,
       loadgen_cpu_pct: wall > 0 ? ((cpu.user + cpu.system) / 1000 / wall) * 100 : 0,
+      loadgen_loop_delay_max_ms: delay.max / 1e6,
+      loadgen_loop_delay_p99_ms: delay.percentile(99) / 1e6,
     };
   };
 }
@@ -88,11 +94,15 @@ async function rate(ctx, { clients, hz, seconds, bytes = 0, drain = 20, slow = f
   const period = 1000 / hz;
   let sent = 0;
   let lagMax = 0;
+  let lagAt = 0;
+  let lagged = 0;
   await new Promise((resolve) => {
     const tick = () => {
       const now = performance.now();
       while (sent < count && t0 + sent * period <= now) {
-        lagMax = Math.max(lagMax, now - (t0 + sent * period));
+        const lag = now - (t0 + sent * period);
+        if (lag > lagMax) [lagMax, lagAt] = [lag, sent];
+        if (lag > 10) lagged++;
         sender.send("message", text(sent++, bytes));
       }
       if (sent < count && now < ctx.deadline) setTimeout(tick, Math.max(0, t0 + sent * period - performance.now()));
@@ -113,6 +123,8 @@ async function rate(ctx, { clients, hz, seconds, bytes = 0, drain = 20, slow = f
     sent,
     send_seconds: (sentAt - t0) / 1000,
     send_lag_max_ms: lagMax,
+    send_lag_max_at: lagAt,
+    sends_late_10ms: lagged,
     drained_s: tracker.lastAt > sentAt ? (tracker.lastAt - sentAt) / 1000 : 0,
     slow_leave_s: leave ? (leave.at - t0) / 1000 : null,
     complete,
