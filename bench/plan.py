@@ -144,6 +144,17 @@ def figures(case: Case, run: LoadRun) -> dict[str, Value]:
     return FIGURES[key](run)
 
 
+def _incomplete(r: dict[str, Any]) -> str:
+    """What a load that ran out of time got done."""
+    if "expected" in r:
+        return f"timed out: {r['received']:,} of {r['expected']:,} deliveries"
+    if "open" in r:
+        return f"{r['open']:,} of {r['clients']:,} connected and still open"
+    if "joined" in r:
+        return f"timed out: {r['joined']:,} of {r['clients']:,} joined"
+    return "timed out"
+
+
 def notes(run: LoadRun) -> list[str]:
     """What makes this run's figures doubtful, in a few words each."""
     r = _r(run)
@@ -152,7 +163,7 @@ def notes(run: LoadRun) -> list[str]:
     if cpu is not None and cpu >= LOADGEN_LIMIT:
         out.append(f"load generator at {cpu:.0f}% CPU: not trustworthy")
     if run.result is not None and not r.get("complete", True):
-        out.append("incomplete (timed out)")
+        out.append(_incomplete(r))
     if r.get("failed"):
         out.append(f"{r['failed']} clients failed to connect/join")
     if r.get("duplicates"):

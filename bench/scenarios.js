@@ -23,6 +23,7 @@ function meter() {
     return {
       seconds: wall / 1000,
       loadgen_cpu_pct: wall > 0 ? ((cpu.user + cpu.system) / 1000 / wall) * 100 : 0,
+      loadgen_sys_pct: wall > 0 ? (cpu.system / 1000 / wall) * 100 : 0,
       loadgen_loop_delay_max_ms: delay.max / 1e6,
       loadgen_loop_delay_p99_ms: delay.percentile(99) / 1e6,
     };
@@ -45,6 +46,11 @@ async function joinRoom(ctx, tracker, clients, concurrency, warmup = 5) {
   return { cs, failures, settled };
 }
 
+// The result when the room never filled up (or settled) before the deadline.
+function notJoined(cs, clients, failures) {
+  return { clients, joined: cs.length, ...failed(failures), complete: false };
+}
+
 function failed(failures) {
   return { failed: failures.length, failures: failures.slice(0, 5) };
 }
@@ -53,7 +59,7 @@ function failed(failures) {
 async function fanout(ctx, { clients, messages, window = 64, concurrency = 50 }) {
   const tracker = new Tracker(messages);
   const { cs, failures, settled } = await joinRoom(ctx, tracker, clients, concurrency);
-  if (!settled) return { clients: cs.length, ...failed(failures), complete: false };
+  if (!settled) return notJoined(cs, clients, failures);
   await ctx.mark("start", { quiesce: true });
   const stop = meter();
   const sender = cs[0];
@@ -82,7 +88,7 @@ async function rate(ctx, { clients, hz, seconds, bytes = 0, drain = 20, slow = f
   const count = Math.round(hz * seconds);
   const tracker = new Tracker(count);
   const { cs, failures, settled } = await joinRoom(ctx, tracker, clients, concurrency);
-  if (!settled) return { clients: cs.length, ...failed(failures), complete: false };
+  if (!settled) return notJoined(cs, clients, failures);
   if (slow) {
     await ctx.mark("slow");
     await tracker.flush(cs[0], ctx.deadline);
@@ -166,7 +172,7 @@ async function idle(ctx, { clients, concurrency = 50, settle = 2 }) {
 async function acked(ctx, { clients, senders, messages, concurrency = 50 }) {
   const tracker = new Tracker(senders * messages);
   const { cs, failures, settled } = await joinRoom(ctx, tracker, clients, concurrency);
-  if (!settled) return { clients: cs.length, ...failed(failures), complete: false };
+  if (!settled) return notJoined(cs, clients, failures);
   await ctx.mark("start", { quiesce: true });
   const stop = meter();
   let ok = 0;
