@@ -44,6 +44,18 @@ class LoadRun:
         a, b = self.marks[first], self.marks[last]
         return b.cpu_s - a.cpu_s, b.rss_kb - a.rss_kb
 
+    def others_pct(self) -> float | None:
+        """CPU used by other processes from start to end, in % of one core."""
+        r = self.result or {}
+        if not {"start", "end"} <= self.marks.keys() or "loadgen_cpu_pct" not in r:
+            return None
+        a, b = self.marks["start"], self.marks["end"]
+        loadgen = float(r["loadgen_cpu_pct"]) / 100 * float(r["seconds"])
+        other = (b.busy_s - a.busy_s) - (b.cpu_s - a.cpu_s) - loadgen
+        if b.t - a.t < 1.0:  # too few 10 ms ticks to tell
+            return None
+        return max(0.0, other) / (b.t - a.t) * 100
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "server": self.server,
@@ -56,6 +68,7 @@ class LoadRun:
             "quiesce_s": self.quiesce_s,
             "slow": self.slow,
             "wall_s": self.wall_s,
+            "others_pct": self.others_pct(),
         }
 
 

@@ -170,6 +170,9 @@ def notes(run: LoadRun) -> list[str]:
         out.append(f"{r['duplicates']} duplicate deliveries")
     if r.get("refused"):
         out.append(f"{r['refused']} messages refused")
+    others = run.others_pct()
+    if others is not None and others > 10:
+        out.append(f"other processes used {others:.0f}% of a core meanwhile")
     stall = r.get("loadgen_loop_delay_max_ms") or 0
     if stall > 50:
         out.append(f"load generator's event loop stalled up to {stall:.0f} ms")

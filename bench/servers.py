@@ -48,21 +48,20 @@ class Sample:
     t: float
     cpu_s: float
     rss_kb: int
-    core_busy_s: float
-    """Core 0 as a whole, softirq included: the loopback's receive work runs
-    there in softirq context, which the process's utime + stime leave out."""
+    busy_s: float
+    """Both cores, anything but idle and iowait: set against the server's and
+    the load generator's own CPU time, it shows what else ran meanwhile."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def core_busy() -> float:
-    """Seconds core 0 has spent on anything but idle and iowait."""
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith(f"cpu{SERVER_CORE} "):
-            ticks = [int(x) for x in line.split()[1:]]
-            return (sum(ticks[:8]) - ticks[3] - ticks[4]) / TICK
-    return 0.0
+def busy() -> float:
+    """Seconds all cores together have spent on anything but idle and iowait."""
+    ticks = [
+        int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / TICK
 
 
 class Server:
@@ -108,7 +107,7 @@ class Server:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
-        return Sample(time.monotonic(), cpu, rss, core_busy())
+        return Sample(time.monotonic(), cpu, rss, busy())
 
     def quiesce(self, timeout: float = 20.0, window: float = 0.25) -> float:
         """Wait until the server is idle: at most one clock tick over ``window``.
