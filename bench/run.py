@@ -17,8 +17,10 @@ Cases (each group can be picked with --only, sizes with their flag):
              client that stops reading
   acked      50 clients, 10 senders x 200 messages awaiting acks
 
-The full default run takes about 10 minutes, most of it the python server
-in the 2,000-client join storm; --quick runs small sizes in about a minute.
+The full default run takes about 9 minutes (539 s on 2026-11-27): about
+2 minutes of it the python server's 2,000-client join storm, 3 minutes the
+slow cases (the client that stops reading is watched for up to 90 s).
+--quick runs small sizes in under a minute.
 
     .venv/bin/python bench/run.py [--only fanout,rate] [--rounds 1] [--quick]
 """
