@@ -1,77 +1,49 @@
-// Load generator: N clients join one room; S of them send M messages each,
-// one at a time, waiting for the ack (closed loop). Every client counts the
-// `message` broadcasts it receives. Prints one JSON line.
+// Load generator for bench/run.py, one scenario per process:
+//
+//   node bench/load.js SCENARIO URL '{"clients": 200, ..., "timeout_s": 120}'
+//
+// Speaks Engine.IO v4 / Socket.IO v5 over `ws` directly (bench/client.js).
+// Talks to run.py in JSON lines: it prints {"mark": name, ...} and waits
+// for one line on stdin before going on (so run.py can read the server's
+// CPU time and RSS at that moment), then prints {"result": {...}} and exits.
+// Scenarios are in bench/scenarios.js.
 "use strict";
-const { io } = require("socket.io-client");
+const readline = require("readline");
+const scenarios = require("./scenarios");
 
-const [url, clients, senders, perSender] = [
-  process.argv[2],
-  Number(process.argv[3] || 50),
-  Number(process.argv[4] || 10),
-  Number(process.argv[5] || 200),
-];
-const total = senders * perSender;
-const deadline = setTimeout(() => {
-  console.error("benchmark timed out");
+const [name, url, json] = process.argv.slice(2);
+const params = JSON.parse(json || "{}");
+const scenario = scenarios[name];
+if (!scenario || !url) {
+  console.error(`usage: load.js {${Object.keys(scenarios).join("|")}} URL JSON`);
   process.exit(2);
-}, 120_000);
-
-function connect(i) {
-  return new Promise((resolve, reject) => {
-    const socket = io(url, { transports: ["websocket"], forceNew: true, reconnection: false });
-    socket.once("connect_error", reject);
-    socket.once("connect", async () => {
-      const reply = await socket.timeout(10_000).emitWithAck("join", `user${i}`);
-      if (!reply.ok) reject(new Error(JSON.stringify(reply)));
-      resolve(socket);
-    });
-  });
 }
 
-(async () => {
-  const sockets = [];
-  for (let i = 0; i < clients; i++) sockets.push(await connect(i));
-  const latencies = [];
-  let received = 0;
-  let allDelivered;
-  const delivered = new Promise((r) => (allDelivered = r));
-  for (const s of sockets) {
-    s.on("message", (line) => {
-      const sent = Number(line.slice(line.lastIndexOf(" ") + 1));
-      latencies.push(performance.now() - sent);
-      if (++received === total * clients) allDelivered();
-    });
-  }
-  const started = performance.now();
-  await Promise.all(
-    sockets.slice(0, senders).map(async (s) => {
-      for (let k = 0; k < perSender; k++) {
-        const reply = await s.timeout(10_000).emitWithAck("message", `m${k} ${performance.now()}`);
-        if (!reply.ok) throw new Error(JSON.stringify(reply));
-      }
-    }),
-  );
-  const acked = performance.now() - started;
-  await delivered;
-  const elapsed = performance.now() - started;
-  latencies.sort((a, b) => a - b);
-  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
-  console.log(
-    JSON.stringify({
-      clients,
-      senders,
-      messages: total,
-      deliveries: received,
-      seconds: elapsed / 1000,
-      messages_per_s: total / (acked / 1000),
-      deliveries_per_s: received / (elapsed / 1000),
-      p50_ms: pct(50),
-      p99_ms: pct(99),
-    }),
-  );
-  clearTimeout(deadline);
-  sockets.forEach((s) => s.close());
-})().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+const replies = [];
+const waiting = [];
+const stdin = readline.createInterface({ input: process.stdin });
+stdin.on("line", (line) => (waiting.length ? waiting.shift()(line) : replies.push(line)));
+stdin.on("close", () => waiting.splice(0).forEach((resolve) => resolve("")));
+
+function emit(obj) {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+const ctx = {
+  url,
+  deadline: performance.now() + (params.timeout_s || 120) * 1000,
+  mark(mark, extra = {}) {
+    emit({ mark, ...extra });
+    return new Promise((resolve) => (replies.length ? resolve(replies.shift()) : waiting.push(resolve)));
+  },
+};
+
+scenario(ctx, params)
+  .then((result) => {
+    emit({ result });
+    process.exit(0);
+  })
+  .catch((err) => {
+    emit({ error: String((err && err.stack) || err) });
+    process.exit(1);
+  });

@@ -1,0 +1,208 @@
+// The loads. Each takes (ctx, params) and returns a plain result object.
+// ctx.mark(name, extra) tells bench/run.py that a moment has come ("start":
+// just before the first send, "end": at the last delivery) and waits until
+// it has read the server's CPU time and RSS. ctx.deadline bounds every wait;
+// a scenario that runs out of time still returns what it counted.
+"use strict";
+const { monitorEventLoopDelay } = require("perf_hooks");
+const { connectMany } = require("./client");
+const { Tracker, text } = require("./tracker");
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Wall time, this process's CPU (all threads) and how late its event loop
+// ran (a stall here would show up as latency) from now until stop().
+function meter() {
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  return () => {
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      seconds: wall / 1000,
+      loadgen_cpu_pct: wall > 0 ? ((cpu.user + cpu.system) / 1000 / wall) * 100 : 0,
+      loadgen_sys_pct: wall > 0 ? (cpu.system / 1000 / wall) * 100 : 0,
+      loadgen_loop_delay_max_ms: delay.max / 1e6,
+      loadgen_loop_delay_p99_ms: delay.percentile(99) / 1e6,
+    };
+  };
+}
+
+// Everyone joins (as user0, user1, ...); then a flush marker from user0
+// makes sure the join notices and user lists have all arrived.
+async function joinRoom(ctx, tracker, clients, concurrency, warmup = 5) {
+  const { clients: cs, failures } = await connectMany(ctx.url, clients, {
+    hooks: tracker.hooks,
+    name: (i) => `user${i}`,
+    concurrency,
+    deadline: ctx.deadline,
+  });
+  tracker.expect(cs.length);
+  let settled = cs.length > 0;
+  // A few flush rounds also warm up the JIT on both ends before measuring.
+  for (let k = 0; k < warmup && settled; k++) settled = await tracker.flush(cs[0], ctx.deadline);
+  return { cs, failures, settled };
+}
+
+// The result when the room never filled up (or settled) before the deadline.
+function notJoined(cs, clients, failures) {
+  return { clients, joined: cs.length, ...failed(failures), complete: false };
+}
+
+function failed(failures) {
+  return { failed: failures.length, failures: failures.slice(0, 5) };
+}
+
+// One sender, a bounded window of unacked messages, everyone receives.
+async function fanout(ctx, { clients, messages, window = 64, concurrency = 50 }) {
+  const tracker = new Tracker(messages);
+  const { cs, failures, settled } = await joinRoom(ctx, tracker, clients, concurrency);
+  if (!settled) return notJoined(cs, clients, failures);
+  await ctx.mark("start", { quiesce: true });
+  const stop = meter();
+  const sender = cs[0];
+  let sent = 0;
+  let acked = 0;
+  let refused = 0;
+  const pump = () => {
+    while (sent < messages && sent - acked < window && !sender.closed) {
+      sender.sendWithAck("message", text(sent++), (reply) => {
+        acked++;
+        if (!reply || !reply.ok) refused++;
+        pump();
+      });
+    }
+  };
+  pump();
+  const complete = await tracker.done(ctx.deadline);
+  const measured = stop();
+  await ctx.mark("end");
+  return { clients: cs.length, ...failed(failures), messages, window, sent, acked, refused, complete, ...tracker.summary(), ...measured };
+}
+
+// One sender at a fixed rate on a timer (open loop, no acks), everyone
+// receives. With `slow`, bench/run.py adds a client that stops reading.
+async function rate(ctx, { clients, hz, seconds, bytes = 0, drain = 20, slow = false, concurrency = 50 }) {
+  const count = Math.round(hz * seconds);
+  const tracker = new Tracker(count);
+  const { cs, failures, settled } = await joinRoom(ctx, tracker, clients, concurrency);
+  if (!settled) return notJoined(cs, clients, failures);
+  if (slow) {
+    await ctx.mark("slow");
+    await tracker.flush(cs[0], ctx.deadline);
+  }
+  await ctx.mark("start", { quiesce: true });
+  const stop = meter();
+  const sender = cs[0];
+  const t0 = performance.now();
+  const period = 1000 / hz;
+  let sent = 0;
+  let lagMax = 0;
+  let lagAt = 0;
+  let lagged = 0;
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      while (sent < count && t0 + sent * period <= now) {
+        const lag = now - (t0 + sent * period);
+        if (lag > lagMax) [lagMax, lagAt] = [lag, sent];
+        if (lag > 10) lagged++;
+        sender.send("message", text(sent++, bytes));
+      }
+      if (sent < count && now < ctx.deadline) setTimeout(tick, Math.max(0, t0 + sent * period - performance.now()));
+      else resolve();
+    };
+    tick();
+  });
+  const sentAt = performance.now();
+  const complete = await tracker.done(Math.min(ctx.deadline, sentAt + drain * 1000));
+  const measured = stop();
+  await ctx.mark("end"); // run.py may watch the slow client a while longer
+  const leave = tracker.leaves.find((l) => l.text.includes('"slow"'));
+  return {
+    clients: cs.length,
+    ...failed(failures),
+    hz,
+    bytes,
+    sent,
+    send_seconds: (sentAt - t0) / 1000,
+    send_lag_max_ms: lagMax,
+    send_lag_max_at: lagAt,
+    sends_late_10ms: lagged,
+    drained_s: tracker.lastAt > sentAt ? (tracker.lastAt - sentAt) / 1000 : 0,
+    slow_leave_s: leave ? (leave.at - t0) / 1000 : null,
+    complete,
+    ...tracker.summary(),
+    ...measured,
+  };
+}
+
+// `clients` connect and join, `concurrency` at a time; done when a flush
+// marker sent after the last join has reached everyone.
+async function joinstorm(ctx, { clients, concurrency = 50 }) {
+  const tracker = new Tracker(0);
+  await ctx.mark("start", { quiesce: true });
+  const stop = meter();
+  const { cs, failures, settled } = await joinRoom(ctx, tracker, clients, concurrency, 1);
+  const measured = stop();
+  await ctx.mark("end");
+  return { clients, joined: cs.length, ...failed(failures), complete: settled && cs.length === clients, ...measured };
+}
+
+// `clients` connect to the namespace and stay idle (no join).
+async function idle(ctx, { clients, concurrency = 50, settle = 2 }) {
+  await ctx.mark("start", { quiesce: true });
+  const stop = meter();
+  const { clients: cs, failures } = await connectMany(ctx.url, clients, {
+    hooks: { message() {} },
+    concurrency,
+    deadline: ctx.deadline,
+  });
+  const connecting = stop(); // the load generator's CPU while it had work
+  await sleep(settle * 1000);
+  const open = cs.filter((c) => !c.closed).length;
+  await ctx.mark("end");
+  return { clients, connected: cs.length, open, ...failed(failures), complete: open === clients, ...connecting, settle_s: settle };
+}
+
+// `senders` of the clients send `messages` each, one at a time, each
+// waiting for its ack (closed loop); everyone receives.
+async function acked(ctx, { clients, senders, messages, concurrency = 50 }) {
+  const tracker = new Tracker(senders * messages);
+  const { cs, failures, settled } = await joinRoom(ctx, tracker, clients, concurrency);
+  if (!settled) return notJoined(cs, clients, failures);
+  await ctx.mark("start", { quiesce: true });
+  const stop = meter();
+  let ok = 0;
+  let refused = 0;
+  await Promise.all(
+    cs.slice(0, senders).map(async (client, s) => {
+      for (let k = 0; k < messages && performance.now() < ctx.deadline; k++) {
+        const reply = await client.request("message", text(s * messages + k), ctx.deadline - performance.now()).catch(() => null);
+        if (reply && reply.ok) ok++;
+        else refused++;
+      }
+    }),
+  );
+  const ackedS = stop().seconds;
+  const complete = await tracker.done(ctx.deadline);
+  const measured = stop();
+  await ctx.mark("end");
+  return {
+    clients: cs.length,
+    ...failed(failures),
+    senders,
+    messages: senders * messages,
+    acked: ok,
+    refused,
+    complete,
+    messages_per_s: ok / ackedS,
+    deliveries_per_s: tracker.received / measured.seconds,
+    ...tracker.summary(),
+    ...measured,
+  };
+}
+
+module.exports = { fanout, rate, joinstorm, idle, acked };

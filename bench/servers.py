@@ -1,0 +1,145 @@
+"""The servers under test: how each is started, watched through /proc, stopped.
+
+Every server runs pinned to core 0 (``taskset -c 0``), on a free loopback
+port, with its output in a log file. It is stopped by its PID only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CORE = "0"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def command(name: str, port: int, db: Path) -> list[str]:
+    """How to start the server called ``name`` (see ``SERVERS``)."""
+    if name == "node":
+        return ["node", str(ROOT / "bench/reference.js"), str(port)]
+    python = [str(ROOT / ".venv/bin/python"), str(ROOT / "app.py")]
+    args = ["--port", str(port), "--rate-limit", "0", "--db", str(db)]
+    if name == "python --max-group 1":
+        args += ["--max-group", "1"]
+    return [*python, *args]
+
+
+SERVERS = ("node", "python", "python --max-group 1")
+"""node: bench/reference.js (socket.io 4.8, no history). python: app.py with
+its defaults (SQLite history, group commit) but no rate limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One reading of the server process, ``t`` on the time.monotonic() clock."""
+
+    t: float
+    cpu_s: float
+    rss_kb: int
+    busy_s: float
+    """Both cores, anything but idle and iowait: set against the server's and
+    the load generator's own CPU time, it shows what else ran meanwhile."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def busy() -> float:
+    """Seconds all cores together have spent on anything but idle and iowait."""
+    ticks = [
+        int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / TICK
+
+
+class Server:
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        slug = name.replace(" ", "").replace("-", "")
+        self.log_path = workdir / f"{slug}-{self.port}.log"
+        argv = command(name, self.port, workdir / f"{slug}-{self.port}.db")
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                ["taskset", "-c", SERVER_CORE, *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+            )
+        self.pid = self.proc.pid  # taskset execs the server: same PID
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Until the port accepts connections (both servers listen last)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not listen within {timeout:.0f} s")
+
+    def sample(self) -> Sample:
+        """CPU time (utime + stime, all threads) and VmRSS, now."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / TICK  # fields 14 and 15
+        rss = 0
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+        return Sample(time.monotonic(), cpu, rss, busy())
+
+    def quiesce(self, timeout: float = 20.0, window: float = 0.25) -> float:
+        """Wait until the server is idle: at most one clock tick over ``window``.
+
+        Returns the seconds waited; gives up at ``timeout``.
+        """
+        started = time.monotonic()
+        last = self.sample()
+        while time.monotonic() - started < timeout:
+            time.sleep(window)
+            now = self.sample()
+            if now.cpu_s - last.cpu_s <= 1.5 / TICK:
+                break
+            last = now
+        return time.monotonic() - started
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(text.strip().splitlines()[-lines:])
