@@ -122,14 +122,17 @@ class Client {
 // Connect (and join, if `name(i)` is given) `count` clients, at most
 // `concurrency` at a time. Stops early at `deadline` (performance.now()).
 // Returns { clients, failures } with clients in index order (holes removed).
+// ``url`` may list several servers, comma-separated (processes sharing a
+// Redis): client i goes to the i-th, round robin.
 async function connectMany(url, count, { hooks, name, concurrency = 50, deadline = Infinity }) {
+  const urls = url.split(",");
   const clients = new Array(count);
   const failures = [];
   let next = 0;
   async function worker() {
     while (next < count && performance.now() < deadline) {
       const i = next++;
-      const client = new Client(url, i, hooks);
+      const client = new Client(urls[i % urls.length], i, hooks);
       try {
         await client.connect();
         if (name) await client.join(name(i));

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from servers import ROOT, Sample, Server
+from servers import ROOT, Runner, Sample
 from slowclient import SlowClient
 
 LOADGEN_CORE = "1"
@@ -81,7 +81,7 @@ def _reader(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 class _Session:
     """The conversation with one load generator process."""
 
-    def __init__(self, server: Server, run: LoadRun, watch_s: float) -> None:
+    def __init__(self, server: Runner, run: LoadRun, watch_s: float) -> None:
         self.server = server
         self.run = run
         self.watch_s = watch_s
@@ -138,7 +138,7 @@ class _Session:
 
 
 def run_load(
-    server: Server,
+    server: Runner,
     load: str,
     params: dict[str, Any],
     timeout_s: float,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from loadgen import LoadRun
+from servers import CLUSTER
 
 Value = float | str | None
-GROUPS = ("fanout", "rate", "joinstorm", "idle", "slow", "acked")
+GROUPS = ("fanout", "rate", "joinstorm", "idle", "slow", "acked", "scaleout")
 LOADGEN_LIMIT = 90.0
 """Load generator CPU (% of its core) from which its figures are not trusted."""
 
@@ -42,7 +44,13 @@ def _rss_mb(run: LoadRun) -> float | None:
 def _fanout(run: LoadRun) -> dict[str, Value]:
     cpu, received = _cpu(run), _r(run).get("received")
     per = cpu / received * 1e6 if cpu is not None and received else None
-    return {"server CPU µs/delivery": per, "deliveries lost": _r(run).get("lost")}
+    seconds = _r(run).get("seconds")
+    rate = received / seconds if received and seconds else None
+    return {
+        "server CPU µs/delivery": per,
+        "deliveries/s": rate,
+        "deliveries lost": _r(run).get("lost"),
+    }
 
 
 def _rate(run: LoadRun) -> dict[str, Value]:
@@ -124,6 +132,7 @@ def _acked(run: LoadRun) -> dict[str, Value]:
 
 FIGURES: dict[str, Callable[[LoadRun], dict[str, Value]]] = {
     "fanout": _fanout,
+    "scaleout": _fanout,
     "rate": _rate,
     "joinstorm": _joinstorm,
     "idle": _idle,
@@ -131,7 +140,7 @@ FIGURES: dict[str, Callable[[LoadRun], dict[str, Value]]] = {
     "slow baseline": _baseline,
     "acked": _acked,
 }
-HIGHER_IS_BETTER = {"messages/s"}
+HIGHER_IS_BETTER = {"messages/s", "deliveries/s"}
 NOT_A_RATIO = {"deliveries lost", "slow client dropped"}
 
 
@@ -194,18 +203,19 @@ def build(ns: argparse.Namespace) -> list[Case]:
     """Every case the command line asks for, in GROUPS order."""
     c, scale = ns.concurrency, ns.timeout_scale
     cases: list[Case] = []
-    for clients, messages in _sizes(ns.fanout, 2):
+    windows = [int(w) for w in str(ns.window).split(",") if w]
+    for (clients, messages), window in itertools.product(_sizes(ns.fanout, 2), windows):
         t = 30 + clients**2 / 50_000 + clients * messages / 10_000
         params = {
             "clients": clients,
             "messages": messages,
-            "window": ns.window,
+            "window": window,
             "concurrency": c,
         }
         cases.append(
             Case(
                 "fanout",
-                f"fanout {clients} clients × {messages} msgs",
+                f"fanout {clients} clients × {messages} msgs, {window} in flight",
                 "fanout",
                 params,
                 t * scale,
@@ -275,6 +285,27 @@ def build(ns: argparse.Namespace) -> list[Case]:
                 t,
                 sample_every=1.0,
                 watch_s=ns.slow_watch,
+            )
+        )
+    for (clients, messages), window in itertools.product(
+        _sizes(ns.scaleout, 2), windows
+    ):
+        params = {
+            "clients": clients,
+            "messages": messages,
+            "window": window,
+            "concurrency": c,
+        }
+        t = 30 + clients**2 / 50_000 + clients * messages / 10_000
+        cases.append(
+            Case(
+                "scaleout",
+                f"scale-out: fanout {clients} clients × {messages} msgs, "
+                f"{window} in flight",
+                "fanout",
+                params,
+                t * scale,
+                servers=("node", "python", CLUSTER),
             )
         )
     for clients, senders, messages in _sizes(ns.acked, 3):

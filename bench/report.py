@@ -15,6 +15,7 @@ from plan import (
     figures,
     notes,
 )
+from servers import CLUSTER
 
 
 @dataclass
@@ -80,6 +81,23 @@ def _cell(value: Value, cpu: float | None) -> str:
 
 def _pct(cpu: float | None) -> str:
     return "–" if cpu is None else f"{cpu:.0f}%"
+
+
+def scaleout(results: list[CaseResult]) -> str:
+    """Two processes over Redis against one, per delivery (issue: <= 1.25x)."""
+    lines = []
+    for res in results:
+        if res.case.group != "scaleout":
+            continue
+        one = res.figures("python").get("server CPU µs/delivery")
+        two = res.figures(CLUSTER).get("server CPU µs/delivery")
+        if isinstance(one, int | float) and isinstance(two, int | float) and one:
+            lines.append(
+                f"{res.case.label}: two processes over Redis (both app processes "
+                f"and redis-server) cost **{two / one:.2f}×** one process's server "
+                f"CPU per delivery ({fmt(two)} vs {fmt(one)} µs)."
+            )
+    return "\n".join(lines)
 
 
 def table(results: list[CaseResult]) -> str:

@@ -9,7 +9,7 @@ raw result to JSON. Absolute figures drift by ~20% between runs on this
 machine; the ratios within one run are what to compare.
 
 Cases (each group can be picked with --only, sizes with their flag):
-  fanout     1 sender, window of 64 unacked -> N clients x M messages
+  fanout     1 sender, a window of 64 (and of 1) unacked -> N clients x M messages
   rate       1,000 clients, one sender at 50 msg/s for 10 s (open loop)
   joinstorm  1,000 and 2,000 clients connect and join, 50 at a time
   idle       5,000 idle connections: RSS per connection
@@ -42,8 +42,8 @@ from typing import Any
 
 from loadgen import LoadRun, run_load
 from plan import GROUPS, Case, build
-from report import CaseResult, table
-from servers import ROOT, Server
+from report import CaseResult, scaleout, table
+from servers import ROOT, start
 
 QUICK = {
     "fanout": "50x100",
@@ -53,6 +53,7 @@ QUICK = {
     "slow": "10x100x5x1024",
     "slow_watch": 0.0,
     "acked": "20x5x50",
+    "scaleout": "50x100",
     "drain": 5.0,
 }
 
@@ -67,7 +68,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     add("--rounds", type=int, default=1, help="rounds per case (median reported)")
     add("--quick", action="store_true", help="small sizes: " + json.dumps(QUICK))
     add("--fanout", default="200x500,1000x200", help="CLIENTSxMESSAGES,...")
-    add("--window", type=int, default=64, help="fanout: unacked messages in flight")
+    add("--scaleout", default="1000x200", help="scaleout: CLIENTSxMESSAGES,...")
+    add(
+        "--window",
+        default="64,1",
+        help="fanout: unacked messages in flight, one case each (64: the server "
+        "can batch; 1: every message alone, one write per recipient each)",
+    )
     add("--rate", default="1000x50x10", help="CLIENTSxHZxSECONDS,...")
     add("--drain", type=float, default=20.0, help="seconds to wait for late deliveries")
     add("--joinstorm", default="1000,2000", help="CLIENTS,...")
@@ -98,7 +105,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_case(case: Case, server_name: str, workdir: Path) -> LoadRun:
-    server = Server(server_name, workdir)
+    server = start(server_name, workdir)
     try:
         server.wait_ready()
         run = run_load(
@@ -211,6 +218,9 @@ def main(argv: list[str] | None = None) -> None:
         "⚠: the load generator used >= 90% of its core: not trustworthy.\n"
     )
     print(table(results))
+    summary = scaleout(results)
+    if summary:
+        print("\n" + summary)
     print(f"\nTotal wall time {total:.0f} s. Raw results: {ns.json}")
 
 

@@ -25,7 +25,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def command(name: str, port: int, db: Path) -> list[str]:
+CLUSTER = "python ×2 over Redis"
+
+
+def command(name: str, port: int, db: Path, redis_url: str = "") -> list[str]:
     """How to start the server called ``name`` (see ``SERVERS``)."""
     if name == "node":
         return ["node", str(ROOT / "bench/reference.js"), str(port)]
@@ -33,12 +36,16 @@ def command(name: str, port: int, db: Path) -> list[str]:
     args = ["--port", str(port), "--rate-limit", "0", "--db", str(db)]
     if name == "python --max-group 1":
         args += ["--max-group", "1"]
+    if redis_url:
+        args += ["--redis-url", redis_url]
     return [*python, *args]
 
 
-SERVERS = ("node", "python", "python --max-group 1")
+SERVERS = ("node", "python", "python --max-group 1", CLUSTER)
 """node: bench/reference.js (socket.io 4.8, no history). python: app.py with
-its defaults (SQLite history, group commit) but no rate limit."""
+its defaults (SQLite history, group commit) but no rate limit. The cluster:
+two app.py processes sharing a redis-server (history in Redis Streams), all
+three on the server's core; clients alternate between the two."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +72,15 @@ def busy() -> float:
 
 
 class Server:
-    def __init__(self, name: str, workdir: Path) -> None:
+    def __init__(
+        self, name: str, workdir: Path, argv: list[str] | None = None, port: int = 0
+    ) -> None:
         self.name = name
-        self.port = free_port()
-        slug = name.replace(" ", "").replace("-", "")
+        self.port = port or free_port()
+        slug = "".join(ch for ch in name if ch.isalnum())
         self.log_path = workdir / f"{slug}-{self.port}.log"
-        argv = command(name, self.port, workdir / f"{slug}-{self.port}.db")
+        if argv is None:
+            argv = command(name, self.port, workdir / f"{slug}-{self.port}.db")
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 ["taskset", "-c", SERVER_CORE, *argv],
@@ -143,3 +153,75 @@ class Server:
         except OSError:
             return ""
         return " | ".join(text.strip().splitlines()[-lines:])
+
+
+class Cluster:
+    """Two app processes and the redis-server they share, read as one server:
+    CPU and RSS are the sums of the three. Its ``url`` lists both processes;
+    the load generator spreads its clients over them."""
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name = name
+        redis_port = free_port()
+        redis = [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ]
+        self.redis = Server("redis-server", workdir, redis, redis_port)
+        self.redis.wait_ready()
+        url = f"redis://127.0.0.1:{redis_port}/0"
+        self.apps = []
+        for _ in range(2):
+            port = free_port()
+            argv = command(name, port, workdir / f"unused-{port}.db", url)
+            self.apps.append(Server(f"app {port}", workdir, argv, port))
+        self.parts = [self.redis, *self.apps]
+        self.pid = self.apps[0].pid
+        self.port = self.apps[0].port
+
+    @property
+    def url(self) -> str:
+        return ",".join(app.url for app in self.apps)
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        for app in self.apps:
+            app.wait_ready(timeout)
+
+    def sample(self) -> Sample:
+        parts = [part.sample() for part in self.parts]
+        return Sample(
+            parts[0].t,
+            sum(p.cpu_s for p in parts),
+            sum(p.rss_kb for p in parts),
+            parts[-1].busy_s,
+        )
+
+    def quiesce(self, timeout: float = 20.0, window: float = 0.25) -> float:
+        return sum(part.quiesce(timeout, window) for part in self.parts)
+
+    def alive(self) -> bool:
+        return all(part.alive() for part in self.parts)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        codes = [app.stop(timeout) for app in self.apps]
+        self.redis.stop(timeout)
+        return next((code for code in codes if code not in (0, -15)), 0)
+
+    def log_tail(self, lines: int = 5) -> str:
+        return " | ".join(app.log_tail(lines) for app in self.apps)
+
+
+Runner = Server | Cluster
+
+
+def start(name: str, workdir: Path) -> Runner:
+    return Cluster(name, workdir) if name == CLUSTER else Server(name, workdir)
