@@ -237,6 +237,7 @@ def build(ns: argparse.Namespace) -> list[Case]:
                 "rate",
                 params,
                 t * scale,
+                servers=("node", "python", "python :memory:"),
             )
         )
     for (clients,) in _sizes(ns.joinstorm, 1):

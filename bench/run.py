@@ -16,11 +16,12 @@ Cases (each group can be picked with --only, sizes with their flag):
   slow       50 clients, 1 KB at 200/s for 30 s; without, then with a
              client that stops reading
   acked      50 clients, 10 senders x 200 messages awaiting acks
+  scaleout   the fanout load on one process and on two over Redis
 
-The full default run takes about 9 minutes (539 s on 2026-11-27): about
-2 minutes of it the python server's 2,000-client join storm, 3 minutes the
-slow cases (the client that stops reading is watched for up to 90 s).
---quick runs small sizes in under a minute.
+The full default run takes about 6 minutes (343 s on 2026-11-27), 3 of
+them the slow cases (the client that stops reading is watched for up to
+90 s, and the Node.js server takes 76 s to drop it). --quick runs small
+sizes in under a minute.
 
     .venv/bin/python bench/run.py [--only fanout,rate] [--rounds 1] [--quick]
 """

@@ -36,12 +36,14 @@ def command(name: str, port: int, db: Path, redis_url: str = "") -> list[str]:
     args = ["--port", str(port), "--rate-limit", "0", "--db", str(db)]
     if name == "python --max-group 1":
         args += ["--max-group", "1"]
+    if name == "python :memory:":
+        args[-1] = ":memory:"
     if redis_url:
         args += ["--redis-url", redis_url]
     return [*python, *args]
 
 
-SERVERS = ("node", "python", "python --max-group 1", CLUSTER)
+SERVERS = ("node", "python", "python --max-group 1", "python :memory:", CLUSTER)
 """node: bench/reference.js (socket.io 4.8, no history). python: app.py with
 its defaults (SQLite history, group commit) but no rate limit. The cluster:
 two app.py processes sharing a redis-server (history in Redis Streams), all
