@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install system-deps run test check format bench clean
+.PHONY: install system-deps run test check format bench soak clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -44,3 +44,8 @@ clean:
 # About 6 minutes; e.g. `make bench BENCH_ARGS="--quick"` or "--only fanout".
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Bounded, not part of `make test`: 2,000 clients in 20 rooms, 100 messages/s,
+# 5 minutes (docs/reliability.md). E.g. `make soak SOAK_ARGS="--minutes 1"`.
+soak: install
+	$(PY) bench/soak.py $(SOAK_ARGS)

@@ -31,6 +31,7 @@ function emit(obj) {
 
 const ctx = {
   url,
+  emit,
   deadline: performance.now() + (params.timeout_s || 120) * 1000,
   mark(mark, extra = {}) {
     emit({ mark, ...extra });

@@ -5,7 +5,7 @@
 // a scenario that runs out of time still returns what it counted.
 "use strict";
 const { monitorEventLoopDelay } = require("perf_hooks");
-const { connectMany } = require("./client");
+const { Client, connectMany } = require("./client");
 const { Tracker, text } = require("./tracker");
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -205,4 +205,94 @@ async function acked(ctx, { clients, senders, messages, concurrency = 50 }) {
   };
 }
 
-module.exports = { fanout, rate, joinstorm, idle, acked };
+// The soak (make soak, bench/soak.py): `clients` in `rooms` rooms of equal
+// size, one sender per room, `hz` messages a second in all, for `seconds`.
+// Every `window_s` it prints {"window": ...}: deliveries and latency then.
+async function soak(ctx, { clients, rooms, hz, seconds, window_s = 10, drain = 20, concurrency = 50 }) {
+  const count = Math.round(hz * seconds);
+  const perRoom = Math.floor(count / rooms);
+  const trackers = Array.from({ length: rooms }, () => new Tracker(perRoom));
+  const urls = ctx.url.split(",");
+  const members = Array.from({ length: rooms }, () => []);
+  const failures = [];
+  let next = 0;
+  async function worker() {
+    while (next < clients && performance.now() < ctx.deadline) {
+      const i = next++;
+      const room = i % rooms;
+      const local = Math.floor(i / rooms);
+      const client = new Client(urls[i % urls.length], local, {
+        message: (c, data) => trackers[room].deliver(c, data),
+      });
+      try {
+        await client.connect();
+        const reply = await client.request("join", { name: `u${i}`, room: `r${room}`, format: "tutorial" });
+        if (!reply || !reply.ok) throw new Error(JSON.stringify(reply));
+        members[room][local] = client;
+      } catch (err) {
+        client.close();
+        failures.push({ index: i, error: String(err.message || err) });
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, clients) }, worker));
+  for (let r = 0; r < rooms; r++) {
+    members[r] = members[r].filter(Boolean);
+    trackers[r].expect(members[r].length);
+    if (!members[r].length || !(await trackers[r].flush(members[r][0], ctx.deadline))) {
+      return { clients, rooms, ...failed(failures), complete: false, error: `room ${r} did not settle` };
+    }
+  }
+  await ctx.mark("start", { quiesce: true });
+  const stop = meter();
+  const t0 = performance.now();
+  const period = 1000 / hz;
+  let sent = 0;
+  let windowStart = t0;
+  const since = trackers.map(() => 0);
+  const report = (now) => {
+    const parts = trackers.map((t, r) => t.latencies.subarray(since[r], t.received));
+    const window = Float64Array.from(parts.flatMap((p) => Array.from(p))).sort();
+    const pct = (p) => (window.length ? window[Math.min(window.length - 1, Math.floor((p / 100) * window.length))] : null);
+    ctx.emit({ window: { t: (now - t0) / 1000, seconds: (now - windowStart) / 1000, deliveries: window.length, p50_ms: pct(50), p99_ms: pct(99) } });
+    trackers.forEach((t, r) => (since[r] = t.received));
+    windowStart = now;
+  };
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      while (sent < rooms * perRoom && t0 + sent * period <= now) {
+        const room = sent % rooms;
+        members[room][0].send("message", text(Math.floor(sent / rooms)));
+        sent++;
+      }
+      if (now - windowStart >= window_s * 1000) report(now);
+      if (sent < rooms * perRoom && now < ctx.deadline) setTimeout(tick, Math.max(0, Math.min(t0 + sent * period, windowStart + window_s * 1000) - performance.now()));
+      else resolve();
+    };
+    tick();
+  });
+  const sentAt = performance.now();
+  const all = await Promise.all(trackers.map((t) => t.done(Math.min(ctx.deadline, sentAt + drain * 1000))));
+  report(performance.now());
+  const measured = stop();
+  await ctx.mark("end");
+  const sum = (key) => trackers.reduce((a, t) => a + t.summary()[key], 0);
+  return {
+    clients,
+    rooms,
+    joined: members.reduce((a, m) => a + m.length, 0),
+    ...failed(failures),
+    hz,
+    sent,
+    complete: all.every(Boolean),
+    expected: sum("expected"),
+    received: sum("received"),
+    lost: sum("lost"),
+    duplicates: sum("duplicates"),
+    stray: sum("stray"),
+    ...measured,
+  };
+}
+
+module.exports = { fanout, rate, joinstorm, idle, acked, soak };

@@ -1,0 +1,145 @@
+"""make soak: many clients, a steady rate, minutes, against one process.
+
+Starts app.py (history on: SQLite, group commit) pinned to core 0, runs the
+``soak`` load of bench/scenarios.js pinned to core 1, and every window
+reports the deliveries, the latency and the server's memory and open file
+descriptors. At the end: deliveries expected against seen (they must be
+equal), and memory and descriptors at the start and the end. Exits 1 when
+a delivery was lost or doubled.
+
+    .venv/bin/python bench/soak.py [--clients 2000 --rooms 20 --rate 100 --minutes 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from servers import ROOT, Server
+
+LOADGEN_CORE = "1"
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def reading(server: Server) -> dict[str, Any]:
+    sample = server.sample()
+    return {
+        "rss_mb": sample.rss_kb / 1024,
+        "fds": open_fds(server.pid),
+        "cpu_s": sample.cpu_s,
+    }
+
+
+def run(ns: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    server = Server("python", workdir)
+    server.wait_ready()
+    params = {
+        "clients": ns.clients,
+        "rooms": ns.rooms,
+        "hz": ns.rate,
+        "seconds": ns.minutes * 60,
+        "window_s": ns.window,
+        "timeout_s": ns.minutes * 60 + 300,
+    }
+    argv = ["taskset", "-c", LOADGEN_CORE, "node", str(ROOT / "bench/load.js")]
+    argv += ["soak", server.url, json.dumps(params)]
+    out: dict[str, Any] = {"params": params, "windows": []}
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            msg = json.loads(line)
+            if "mark" in msg:
+                if msg.get("quiesce"):
+                    server.quiesce()
+                out[msg["mark"]] = reading(server)
+                proc.stdin.write("\n")
+                proc.stdin.flush()
+            elif "window" in msg:
+                window = {**msg["window"], **reading(server)}
+                out["windows"].append(window)
+                print(row(window), file=sys.stderr, flush=True)
+            elif "result" in msg:
+                out["result"] = msg["result"]
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        out["exit"] = server.stop()
+    return out
+
+
+def row(w: dict[str, Any]) -> str:
+    p50 = "–" if w["p50_ms"] is None else f"{w['p50_ms']:.1f}"
+    p99 = "–" if w["p99_ms"] is None else f"{w['p99_ms']:.1f}"
+    rate = w["deliveries"] / w["seconds"] if w["seconds"] else 0
+    return (
+        f"| {w['t']:.0f} | {rate:,.0f} | {p50} | {p99} "
+        f"| {w['rss_mb']:.1f} | {w['fds']} |"
+    )
+
+
+def report(out: dict[str, Any]) -> str:
+    r = out.get("result", {})
+    start, end = out.get("start", {}), out.get("end", {})
+    p = out["params"]
+    lines = [
+        f"{p['clients']:,} clients in {p['rooms']} rooms, {p['hz']} messages/s in "
+        f"all, for {p['seconds'] / 60:g} minutes; history on (SQLite).",
+        "",
+        "| s | deliveries/s | p50 ms | p99 ms | server RSS MB | open fds |",
+        "|---|---|---|---|---|---|",
+        *[row(w) for w in out["windows"]],
+        "",
+        f"- deliveries expected {r.get('expected', 0):,}, seen {r.get('received', 0):,}"
+        f" (lost {r.get('lost')}, duplicated {r.get('duplicates')})",
+        f"- server RSS {start.get('rss_mb', 0):.1f} MB at the start, "
+        f"{end.get('rss_mb', 0):.1f} MB at the end; open fds {start.get('fds')} and "
+        f"{end.get('fds')}",
+        f"- server CPU {end.get('cpu_s', 0) - start.get('cpu_s', 0):.1f} s; load "
+        f"generator {r.get('loadgen_cpu_pct', 0):.0f}% of its core",
+    ]
+    if r.get("failed"):
+        lines.append(f"- {r['failed']} clients failed to join: {r.get('failures')}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument("--rooms", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=100, help="messages/s in all")
+    parser.add_argument("--minutes", type=float, default=5)
+    parser.add_argument("--window", type=float, default=30, help="seconds a row")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench/results/soak.json")
+    ns = parser.parse_args(argv)
+    os.sched_setaffinity(0, {1})
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    with tempfile.TemporaryDirectory(prefix="chat-soak-") as tmp:
+        out = run(ns, Path(tmp))
+    out["started"] = started
+    ns.json.parent.mkdir(parents=True, exist_ok=True)
+    ns.json.write_text(json.dumps(out, indent=1))
+    print(f"\n{started}\n\n{report(out)}")
+    r = out.get("result", {})
+    good = r.get("complete") and r.get("lost") == 0 and r.get("duplicates") == 0
+    return 0 if good else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
