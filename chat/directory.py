@@ -51,6 +51,10 @@ class Directory(Protocol):
         """Whether ``member.conn`` still holds ``member.name``."""
         ...
 
+    async def held_here(self) -> list[Holder]:
+        """The names held for this process's connections."""
+        ...
+
     async def names(self, room: str) -> tuple[str, ...]:
         """Everyone in ``room``, in the order they joined."""
         ...
@@ -138,6 +142,14 @@ class LocalDirectory:
     async def holds(self, member: Member) -> bool:
         held = self._rooms.get(member.room, {}).get(name_key(member.name))
         return held is not None and held.conn == member.conn
+
+    async def held_here(self) -> list[Holder]:
+        return [
+            h
+            for names in self._rooms.values()
+            for h in names.values()
+            if h.process == self.process
+        ]
 
     async def names(self, room: str) -> tuple[str, ...]:
         return tuple(h.name for h in self._rooms.get(room, {}).values())

@@ -29,5 +29,9 @@ class KeyedLock:
             if not users[0]:
                 del self._entries[key]
 
+    def busy(self, key: str) -> bool:
+        """Someone holds or waits for ``key`` now."""
+        return key in self._entries
+
     def __len__(self) -> int:
         return len(self._entries)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -40,6 +41,7 @@ from chat.stats import Stats
 from chat.typing import Typists
 from store.base import HistoryStore
 
+log = logging.getLogger(__name__)
 CATCHUP_LIMIT = 5000
 """Most messages replayed to a reconnecting client. One that missed more
 gets the recent history instead, shown as earlier messages: better an
@@ -105,14 +107,19 @@ class ChatService:
     async def _announce(self, events: Sequence[ChatEvent]) -> None:
         """Joins, leaves and typing: to this process's doors and the others."""
         await self.relay.deliver(events)
-        await self.bus.publish(events)
+        try:
+            await self.bus.publish(events)
+        except Exception as exc:  # Redis away: the others miss a notice
+            log.warning("could not tell the other processes: %s", exc)
 
     async def receive(self, events: Sequence[ChatEvent]) -> None:
         """What another process published (messages included)."""
         await self.relay.deliver(events)
 
     async def catch_up(self) -> None:
-        """After the bus was away: what the rooms here missed, from the store."""
+        """After the bus was away: what the rooms here missed, from the store;
+        and names this process could not give back while Redis was away."""
+        await self._reconcile()
         for room in self.presence.room_names():
             delivered = self.relay.delivered(room)
             if delivered is not None:
@@ -143,6 +150,19 @@ class ChatService:
         holders = [Holder(r, n, c, k, AWAY) for r, n, c, k in roster["members"]]
         self.directory.park(holders, roster["until"])
         return float(roster["until"])
+
+    async def _reconcile(self) -> None:
+        stale = [
+            h
+            for h in await self.directory.held_here()
+            if self.presence.get(h.conn) is None and not self._serial.busy(h.conn)
+        ]
+        for holder in stale:
+            member = Member(
+                door="", conn=holder.conn, name=holder.name, room=holder.room
+            )
+            if await self.directory.release(member):
+                await self._announce([MemberLeft(holder.room, holder.name)])
 
     async def gone(self, holders: Sequence[Holder]) -> None:
         """Names whose process or session vanished were freed: say they left."""
@@ -318,7 +338,10 @@ class ChatService:
         if self.draining:
             return  # the name waits for its owner to come back (see draining)
         if release:
-            await self.directory.release(member)
+            try:
+                await self.directory.release(member)
+            except Exception as exc:  # given back by catch_up() once Redis is back
+                log.warning("could not release %r: %s", member.name, exc)
         await self._announce([MemberLeft(member.room, member.name)])
 
     # Talking -----------------------------------------------------------------

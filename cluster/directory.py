@@ -150,6 +150,16 @@ class RedisDirectory:
         key = f"{PREFIX}alive:{self.process}"
         await self._redis.set(key, b"1", px=max(1, int(seconds * 1000)))
 
+    async def held_here(self) -> list[Holder]:
+        """Every name Redis says this process holds."""
+        out = []
+        for item in await self._redis.smembers(f"{PREFIX}held:{self.process}"):
+            room, _, key = item.decode().partition("\n")
+            raw = await self._redis.hget(_names(room), key)
+            if raw is not None and orjson.loads(raw)["o"] == self.process:
+                out.append(_holder(raw))
+        return out
+
     async def sweep(self) -> list[Holder]:
         """Remove the names of owners that are gone; who they were."""
         gone: list[Holder] = []

@@ -275,7 +275,9 @@ class Link(AsyncSocket):  # type: ignore[misc]
                 await self._on_frame(msg.data)
         finally:
             reason = self._end_reason or self.server.reason.TRANSPORT_CLOSE
-            await self.close(wait=False, abort=True, reason=reason)
+            # Shielded: a handler cancelled as its client goes (aiohttp's
+            # handler_cancellation) must still leave, release and announce.
+            await asyncio.shield(self.close(wait=False, abort=True, reason=reason))
         return sock
 
     def _go_direct(self, transport: asyncio.Transport) -> None:

@@ -8,6 +8,7 @@ reconnect and catch up) rather than silently skipped.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from collections.abc import Sequence
@@ -162,8 +163,9 @@ async def serve(
                 error = ChatError("bad_frame", "Binary frames are not supported.")
                 peer.send(frames.error(error))
     finally:
-        await service.leave(peer.conn)
         door.forget(peer)
+        # Shielded: a handler cancelled as its client goes must still leave.
+        await asyncio.shield(service.leave(peer.conn))
     return ws
 
 

@@ -136,6 +136,8 @@ async def test_redis_going_away_and_coming_back(
         b = await SioClient().connect(base(servers[1]))
         await a.join("ann")
         await b.join("bob")
+        cat = await SioClient().connect(base(servers[0]))
+        await cat.join("cat")
         acked = [(await a.call("message", "before"))["id"]]
         redis.stop()
         # Connections stay; posts get a clear error, never an ack for nothing.
@@ -144,6 +146,8 @@ async def test_redis_going_away_and_coming_back(
         assert during["ok"] is False and during["error"]["code"] == "unavailable"
         assert asyncio.get_running_loop().time() - started < 10
         assert a.sio.connected and b.sio.connected
+        await cat.sio.disconnect()  # its name cannot be given back just now
+        assert await a.inbox.wait("leave", lambda n: n == "cat")  # seen here
         async with aiohttp.ClientSession() as http:
             async with http.get(base(servers[0]) + "/readyz") as resp:
                 assert resp.status == 503 and "Redis" in (await resp.json())["problem"]
@@ -165,7 +169,11 @@ async def test_redis_going_away_and_coming_back(
                 for i in acked
             ]
             assert [m["text"] for m in ids] == ["before", "after a", "after b"]
-        for client in (a, b):
+        # Once Redis was back, the name was given back and the leave told.
+        assert await b.inbox.wait("leave", lambda n: n == "cat", timeout=10)
+        again = await SioClient().connect(base(servers[1]))
+        assert (await again.join("cat"))["ok"]
+        for client in (a, b, again):
             await client.sio.disconnect()
     finally:
         redis.stop()
