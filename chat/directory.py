@@ -85,21 +85,18 @@ class LocalDirectory:
     def __init__(self, process: str = "local") -> None:
         self.process = process
         self._rooms: dict[str, dict[str, Holder]] = {}
-        self.away_until = 0.0
-        """While the names of the last run's members are parked (epoch s)."""
 
-    def park(self, holders: list[Holder], until: float) -> None:
-        """The last run's members keep their names until ``until``: one that
-        reconnects (same ``client``) takes its name back quietly."""
+    def park(self, holders: list[Holder]) -> None:
+        """The last run's members keep their names until :meth:`sweep`: one
+        that reconnects (same ``client``) takes its name back quietly."""
         for held in holders:
             key = name_key(held.name)
             names = self._rooms.setdefault(held.room, {})
             if key not in names:
                 names[key] = Holder(held.room, held.name, held.conn, held.client, AWAY)
-        self.away_until = until
 
     def sweep(self) -> list[Holder]:
-        """Parked names nobody came back for, removed; after ``away_until``."""
+        """Parked names nobody came back for, removed."""
         gone = [
             h
             for names in self._rooms.values()

@@ -148,7 +148,7 @@ class ChatService:
         if roster["until"] <= time.time():
             return 0.0
         holders = [Holder(r, n, c, k, AWAY) for r, n, c, k in roster["members"]]
-        self.directory.park(holders, roster["until"])
+        self.directory.park(holders)
         return float(roster["until"])
 
     async def _reconcile(self) -> None:

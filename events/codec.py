@@ -7,9 +7,13 @@ EVENT in the default namespace is ``2`` followed by ``[event, data]``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from engineio import packet as eio_packet
+
+from web.wire import BINARY, frame
 
 
 class OrjsonCodec:
@@ -25,3 +29,20 @@ class OrjsonCodec:
 def event_text(event: str, data: Any) -> str:
     """The Socket.IO EVENT packet for ``event`` with one argument, no ack."""
     return "2" + orjson.dumps([event, data]).decode()
+
+
+def message_packet(text: str) -> eio_packet.Packet:
+    """An Engine.IO MESSAGE carrying Socket.IO packet ``text``."""
+    return eio_packet.Packet(eio_packet.MESSAGE, text)
+
+
+def frames(packets: Sequence[eio_packet.Packet]) -> bytes:
+    """The WebSocket frames for ``packets``, one per packet, back to back."""
+    out = []
+    for pkt in packets:
+        encoded = pkt.encode()
+        if isinstance(encoded, str):
+            out.append(frame(encoded.encode()))
+        else:
+            out.append(frame(encoded, BINARY))
+    return b"".join(out)

@@ -27,8 +27,8 @@ from chat.models import (
 )
 from chat.rules import DEFAULT_ROOM
 from chat.stats import Stats
-from events.codec import event_text
-from events.engine import ChatServer, Link, frames, message_packet
+from events.codec import event_text, frames, message_packet
+from events.engine import ChatServer, Link
 
 PREFIX = "sio:"
 

@@ -4,20 +4,18 @@ Written against python-engineio 4.15.1 and python-socketio 5.18.1, pinned
 exactly in pyproject.toml; ``tests/unit/test_engine.py`` fails loudly when
 an upgrade changes anything relied on here:
 
-- ``engineio.AsyncServer.handle_request`` is wrapped: WebSocket requests
-  (new sessions and polling sessions upgrading) are served here, without
-  engineio's WSGI-style environ and its wrappers, which a session would hold
-  for its whole life; everything else goes to engineio;
-- ``engineio.AsyncServer._handle_connect`` (new polling sessions) is
-  replaced so that each session is a :class:`Link`;
+- ``engineio.AsyncServer.handle_request`` is wrapped: WebSocket sessions
+  (new, or upgrading from polling) are served here without engineio's
+  environ and wrappers, which a session would hold for its whole life;
+- ``engineio.AsyncServer._handle_connect`` (polling) makes :class:`Link`s;
 - :class:`Link` overrides ``AsyncSocket.send``, ``poll``, ``close`` and
   ``schedule_ping``, and calls ``receive``;
-- ``socketio.AsyncServer._handle_event_internal`` is wrapped to learn whether
-  the client asked for an ack (python-socketio does not say);
-- ``socketio.AsyncServer._handle_eio_message`` is wrapped to answer malformed
-  and binary packets instead of logging a traceback for each;
-- ``socketio.AsyncServer._handle_eio_connect`` keeps no environ;
-- ``manager.eio_sid_from_sid`` and ``AsyncServer.eio.sockets`` find a link.
+- ``socketio.AsyncServer._handle_event_internal`` is wrapped to learn
+  whether the client asked for an ack (python-socketio does not say);
+- ``socketio.AsyncServer._handle_eio_message`` is wrapped to answer bad and
+  binary packets instead of logging a traceback for each;
+- ``_handle_eio_connect`` keeps no environ; ``manager.eio_sid_from_sid``
+  and ``eio.sockets`` find a link.
 
 Why: engineio gives each WebSocket session a writer task and a queue, a
 task per heartbeat and a ``wait_for`` per received frame, and its ``send``
@@ -42,10 +40,10 @@ from engineio import exceptions as eio_exceptions, packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
 from chat.rules import UNPAIRED_SURROGATE, unpaired_surrogate
-from events.codec import event_text
+from events.codec import event_text, frames, message_packet
 from web import proxies
 from web.origin import Allowed, environ_rule, request_allowed
-from web.wire import BINARY, Outlet, frame
+from web.wire import Outlet
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/"
@@ -69,23 +67,6 @@ def _spawn(coro: Coroutine[Any, Any, Any]) -> None:
     task = asyncio.ensure_future(coro)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
-
-
-def message_packet(text: str) -> eio_packet.Packet:
-    """An Engine.IO MESSAGE carrying Socket.IO packet ``text``."""
-    return eio_packet.Packet(eio_packet.MESSAGE, text)
-
-
-def frames(packets: Sequence[eio_packet.Packet]) -> bytes:
-    """The WebSocket frames for ``packets``, one per packet, back to back."""
-    out = []
-    for pkt in packets:
-        encoded = pkt.encode()
-        if isinstance(encoded, str):
-            out.append(frame(encoded.encode()))
-        else:
-            out.append(frame(encoded, BINARY))
-    return b"".join(out)
 
 
 class Link(AsyncSocket):  # type: ignore[misc]
@@ -359,8 +340,7 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         ):
             sid = query.get("sid")
             if sid is None and query.get("EIO") == "4":
-                link = self._new_link()
-                link.remote = proxies.of(request).client(request)
+                link = self._new_link(request)
                 if not await self._accepted(link, {"aiohttp.request": request}):
                     return web.Response(status=401, text="connection refused")
                 return await link.run(request)
@@ -378,10 +358,11 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         link.start_heartbeat()
         return True
 
-    def _new_link(self, transport: str = "websocket") -> Link:
+    def _new_link(self, request: web.Request, transport: str = "websocket") -> Link:
         """A registered session with its OPEN packet queued."""
         sid = self.generate_id()
         link = Link(self, sid)
+        link.remote = proxies.of(request).client(request)
         self.sockets[sid] = link
         interval = self.ping_interval + self.ping_interval_grace_period
         opening = {
@@ -400,9 +381,7 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         """A new long-polling session (WebSocket ones start in handle_request)."""
         if transport != "polling":
             return self._bad_request("Invalid websocket upgrade")
-        link = self._new_link(transport)
-        request: web.Request = environ["aiohttp.request"]
-        link.remote = proxies.of(request).client(request)
+        link = self._new_link(environ["aiohttp.request"], transport)
         if not await self._accepted(link, environ):
             return self._unauthorized()
         link.connected = True

@@ -20,7 +20,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -176,15 +175,4 @@ def _messages(room: str, entries: list[Any]) -> list[Message]:
             int(fields[b"s"]),
         )
         for entry_id, fields in entries
-    ]
-
-
-def decode_published(payload: bytes) -> tuple[str, list[Message]] | None:
-    """A group published by :data:`_APPEND`: its process and messages."""
-    data = orjson.loads(payload)
-    if "m" not in data:
-        return None
-    return data["p"], [
-        Message(room, int(i), name, text, int(ts))
-        for room, i, name, text, ts in data["m"]
     ]
