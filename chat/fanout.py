@@ -49,6 +49,9 @@ class Door(Protocol):
     async def kick(self, member: Member) -> None:
         """Drop the connection: a reconnect of the same client took over."""
 
+    def resync(self) -> None:
+        """The history was reset (a new epoch): make every client start again."""
+
 
 class Fanout:
     def __init__(self, stats: Stats | None = None) -> None:
@@ -61,6 +64,10 @@ class Fanout:
 
     def door(self, member: Member) -> Door:
         return self._doors[member.door]
+
+    def resync(self) -> None:
+        for door in self._doors.values():
+            door.resync()
 
     async def publish(self, events: Sequence[ChatEvent]) -> None:
         self.published += len(events)

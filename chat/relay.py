@@ -123,6 +123,13 @@ class Relay:
         finally:
             del self._repairs[room]
 
+    def reset(self) -> None:
+        """A new history (epoch): the ids delivered so far mean nothing."""
+        for task in self._tasks:
+            task.cancel()
+        self._delivered.clear()
+        self._repairs.clear()
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()

@@ -164,6 +164,14 @@ class ChatService:
             if await self.directory.release(member):
                 await self._announce([MemberLeft(holder.room, holder.name)])
 
+    async def resync(self) -> None:
+        """The store's history was reset under us (Redis flushed: a new
+        epoch). Forget the ids delivered so far and drop every connection:
+        clients reconnect and, seeing the new epoch, start from its history."""
+        log.warning("the history was reset (new epoch %s); resyncing", self.store.epoch)
+        self.relay.reset()
+        self.fanout.resync()
+
     async def gone(self, holders: Sequence[Holder]) -> None:
         """Names whose process or session vanished were freed: say they left."""
         await self._announce([MemberLeft(h.room, h.name) for h in holders])

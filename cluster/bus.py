@@ -3,8 +3,10 @@
 One channel carries three kinds of envelope, each tagged with the process
 that sent it (a process skips its own; it delivered them already):
 
-- ``{"p", "m": [[room, id, name, text, ts], ...]}``: a committed group,
-  published by the store's script in the same step that stored it;
+- ``{"p", "e", "m": [[room, id, name, text, ts], ...]}``: a committed group
+  of epoch ``e``, published by the store's script in the same step that
+  stored it (a group of another epoch than ours: Redis was flushed, see
+  :meth:`chat.service.ChatService.new_epoch`);
 - ``{"p", "e": [...]}``: joins, leaves and typing;
 - ``{"p", "k": [process, conn]}``: drop ``conn`` quietly, its nickname was
   taken over (``process`` is ``*`` for every process).
@@ -48,6 +50,10 @@ Kicked = Callable[[str], Awaitable[None]]
 Resync = Callable[[], Awaitable[None]]
 
 
+async def _nothing() -> None:
+    pass
+
+
 def encode(process: str, events: Sequence[ChatEvent]) -> bytes:
     out: list[list[Any]] = []
     for event in events:
@@ -84,6 +90,9 @@ class RedisBus:
     def __init__(self, url: str, redis: Any, process: str, stats: Stats) -> None:
         self._url = url
         self._stats = stats
+        self.epoch: Callable[[], str] = lambda: ""
+        """The store's epoch now (set by the node)."""
+        self.new_epoch: Callable[[], Awaitable[None]] = _nothing
         self._redis = redis
         self.process = process
         self._probe = f"{PREFIX}probe:{process}"
@@ -156,6 +165,9 @@ class RedisBus:
                 target, conn = data["k"]
                 if target in (self.process, "*"):
                     await kicked(conn)
+                return
+            if "e" in data and data["e"] != self.epoch():
+                await self.new_epoch()
                 return
             events = decode(data)
             if data.get("m"):  # from its post there to its arrival here

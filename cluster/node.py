@@ -101,6 +101,11 @@ async def running(node: Node, service: ChatService) -> AsyncIterator[None]:
         return
     directory = node.directory
     await directory.heartbeat()
+    if isinstance(node.store, RedisStore):
+        store = node.store
+        store.on_new_epoch = service.resync
+        node.bus.epoch = lambda: store.epoch
+        node.bus.new_epoch = store.reopen
     tasks = [
         asyncio.create_task(
             node.bus.listen(service.receive, service.kicked, service.catch_up),

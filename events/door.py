@@ -170,6 +170,13 @@ class SocketIODoor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def resync(self) -> None:
+        for link in list(self.sio.eio.sockets.values()):
+            if isinstance(link, Link):
+                task = asyncio.create_task(link.close(wait=False))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
     def address(self, sid: str) -> str:
         link = self.sio.link(sid)
         return link.remote if link is not None else ""

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from chat.models import Message, NewMessage
 from chat.rules import ChatError
@@ -30,9 +30,13 @@ from cluster.connection import CHANNEL, PREFIX
 T = TypeVar("T")
 _DAY_MS = 86_400_000
 _APPEND = """
-local prefix, proc, cap, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local prefix, proc, cap, channel, epoch =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+if redis.call('GET', prefix .. 'epoch') ~= epoch then
+  return redis.error_reply('EPOCH the history was reset')
+end
 local ids, out = {}, {}
-for i = 5, #ARGV, 4 do
+for i = 6, #ARGV, 4 do
   local room, name, text, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local id = redis.call('INCR', prefix .. 'seq:' .. room)
   local log = prefix .. 'log:' .. room
@@ -46,7 +50,7 @@ for i = 5, #ARGV, 4 do
   ids[#ids + 1] = id
   out[#out + 1] = {room, id, name, text, tonumber(ts)}
 end
-redis.call('PUBLISH', channel, cjson.encode({p = proc, m = out}))
+redis.call('PUBLISH', channel, cjson.encode({p = proc, e = epoch, m = out}))
 return ids
 """
 
@@ -77,6 +81,8 @@ class RedisStore:
         self._room_cap = room_cap
         self._append = redis.register_script(_APPEND)
         self.epoch = ""
+        self.on_new_epoch: Callable[[], Awaitable[None]] | None = None
+        """Called when the epoch changed under a running process."""
 
     async def open(self) -> None:
         # Made once per Redis: a flushed Redis is a new epoch, so resuming
@@ -85,11 +91,30 @@ class RedisStore:
         epoch = await self._redis.get(PREFIX + "epoch")
         self.epoch = epoch.decode()
 
+    async def reopen(self) -> None:
+        """Read the epoch again; if it changed, say so (``on_new_epoch``)."""
+        old = self.epoch
+        await guarded(self.open)
+        if self.epoch != old and self.on_new_epoch is not None:
+            await self.on_new_epoch()
+
     async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]:
-        args: list[Any] = [PREFIX, self._process, self._room_cap, CHANNEL]
+        args: list[Any] = [PREFIX, self._process, self._room_cap, CHANNEL, self.epoch]
         for m in batch:
             args += [m.room, m.name, m.text, m.ts]
-        ids = await guarded(lambda: self._append(args=args))
+        try:
+            ids = await self._append(args=args)
+        except ResponseError as exc:
+            if not str(exc).startswith("EPOCH"):
+                raise unavailable() from exc
+            # Redis was flushed under us: a new history begins. Ids from the
+            # old one mean nothing now; everyone must start again from it.
+            await self.reopen()
+            raise ChatError(
+                "unavailable", "The chat's history was reset; send it again."
+            ) from exc
+        except RedisError as exc:
+            raise unavailable() from exc
         return [
             Message(m.room, int(i), m.name, m.text, m.ts)
             for m, i in zip(batch, ids, strict=True)

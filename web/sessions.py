@@ -152,6 +152,10 @@ class HttpDoor:
     async def kick(self, member: Member) -> None:
         await self.sessions.drop_conn(member.conn)
 
+    def resync(self) -> None:
+        for listeners in self._listening.values():
+            _wake(listeners)  # they read again, from the new history
+
 
 def _wake(listeners: Iterable[asyncio.Future[None]]) -> None:
     for woken in listeners:

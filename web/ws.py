@@ -142,6 +142,10 @@ class WebSocketDoor:
         for peer in self._peers.values():
             peer.outlet.close(WSCloseCode.GOING_AWAY, "server shutdown")
 
+    def resync(self) -> None:
+        for peer in self._peers.values():
+            peer.outlet.close(WSCloseCode.SERVICE_RESTART, "history reset: reconnect")
+
 
 async def serve(
     request: web.Request, service: ChatService, door: WebSocketDoor, heartbeat: float

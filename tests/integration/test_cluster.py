@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from cluster.connection import connect
 from tests.helpers import SioClient
 from tests.redis_server import RedisServer
 from web.keys import SERVICE
@@ -232,3 +233,36 @@ def track_pubsubs(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(PubSub, "__init__", init)
     yield
     PubSubs.live.clear()
+
+
+async def test_a_flushed_redis_starts_a_new_history_everywhere(
+    pair, redis_server: RedisServer
+) -> None:
+    """A new epoch: ids restart, so every client is made to start again."""
+    a = await SioClient().connect(base(pair[0]), auth={"name": "ann", "client": "a"})
+    b = await SioClient().connect(base(pair[1]), auth={"name": "bob", "client": "b"})
+    for client in (a, b):
+        await client.inbox.wait("joined")
+    old = (await a.inbox.wait("history"))["epoch"]
+    assert (await a.call("message", "before"))["id"] == 1
+    await b.inbox.wait("chat", lambda m: m["text"] == "before")
+    client = connect(redis_server.url)
+    await client.flushall()
+    await client.aclose()
+    refused = await a.call("message", "lost with the old history")
+    assert refused["error"]["code"] == "unavailable"
+    # Both processes drop their clients, which reconnect and start again.
+    async with asyncio.timeout(10):
+        while a.sio.connected or b.sio.connected:
+            await asyncio.sleep(0.05)
+    backs = []
+    for name, server in (("ann", pair[0]), ("bob", pair[1])):
+        auth = {"name": name, "client": name[0], "after": 1, "epoch": old}
+        back = await SioClient().connect(base(server), auth=auth)
+        history = await back.inbox.wait("history")
+        assert history["epoch"] != old and history["catchup"] is False
+        backs.append(back)
+    assert (await backs[0].call("message", "after"))["id"] == 1  # ids restart
+    for back in backs:
+        assert (await back.inbox.wait("chat"))["text"] == "after"
+        await back.sio.disconnect()
