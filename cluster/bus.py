@@ -3,11 +3,12 @@
 One channel carries three kinds of envelope, each tagged with the process
 that sent it (a process skips its own; it delivered them already):
 
-- ``{"p", "e", "m": [[room, id, name, text, ts], ...]}``: a committed group
-  of epoch ``e``, published by the store's script in the same step that
+- ``{"p", "ep", "m": [[room, id, name, text, ts], ...]}``: a committed group
+  of epoch ``ep``, published by the store's script in the same step that
   stored it (a group of another epoch than ours: Redis was flushed, see
   :meth:`chat.service.ChatService.new_epoch`);
 - ``{"p", "e": [...]}``: joins, leaves and typing;
+- ``{"p", "ep"}``: the history was reset, a new epoch began;
 - ``{"p", "k": [process, conn]}``: drop ``conn`` quietly, its nickname was
   taken over (``process`` is ``*`` for every process).
 
@@ -102,6 +103,12 @@ class RedisBus:
         if events:
             await self._redis.publish(CHANNEL, encode(self.process, events))
 
+    async def announce_epoch(self, epoch: str) -> None:
+        """Tell the other processes that the history was reset."""
+        await self._redis.publish(
+            CHANNEL, orjson.dumps({"p": self.process, "ep": epoch})
+        )
+
     async def kick(self, holder: Holder) -> None:
         target = "*" if holder.conn.startswith("http:") else holder.process
         payload = orjson.dumps({"p": self.process, "k": [target, holder.conn]})
@@ -166,7 +173,7 @@ class RedisBus:
                 if target in (self.process, "*"):
                     await kicked(conn)
                 return
-            if "e" in data and data["e"] != self.epoch():
+            if "ep" in data and data["ep"] != self.epoch():
                 await self.new_epoch()
                 return
             events = decode(data)

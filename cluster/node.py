@@ -102,10 +102,15 @@ async def running(node: Node, service: ChatService) -> AsyncIterator[None]:
     directory = node.directory
     await directory.heartbeat()
     if isinstance(node.store, RedisStore):
-        store = node.store
-        store.on_new_epoch = service.resync
-        node.bus.epoch = lambda: store.epoch
-        node.bus.new_epoch = store.reopen
+        store, bus = node.store, node.bus
+
+        async def new_epoch() -> None:  # noticed here first: tell the others
+            await service.resync()
+            await bus.announce_epoch(store.epoch)
+
+        store.on_new_epoch = new_epoch
+        bus.epoch = lambda: store.epoch
+        bus.new_epoch = store.reopen
     tasks = [
         asyncio.create_task(
             node.bus.listen(service.receive, service.kicked, service.catch_up),

@@ -50,7 +50,7 @@ for i = 6, #ARGV, 4 do
   ids[#ids + 1] = id
   out[#out + 1] = {room, id, name, text, tonumber(ts)}
 end
-redis.call('PUBLISH', channel, cjson.encode({p = proc, e = epoch, m = out}))
+redis.call('PUBLISH', channel, cjson.encode({p = proc, ep = epoch, m = out}))
 return ids
 """
 

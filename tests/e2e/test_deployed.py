@@ -16,13 +16,17 @@ async def test_pages_behind_nginx_and_under_a_sub_path_chat_across_processes(
 ) -> None:
     nginx = await proxy("nginx.conf")
     subpath = await proxy("nginx-subpath.conf")
-    ming = await open_page(nginx.url + "/", "小明")
-    hong = await open_page(subpath.url + "/chat/r/lobby", "小红")
     # A third page straight on the other process: one room across processes.
-    other = str(cluster[1].make_url("/"))
-    gang = await open_page(other, "小刚")
-    for page in (ming, hong, gang):
-        await page.status("connected")
+    pages = []
+    for address, name in (
+        (nginx.url + "/", "小明"),
+        (subpath.url + "/chat/r/lobby", "小红"),
+        (str(cluster[1].make_url("/")), "小刚"),
+    ):
+        page = await open_page(address, name)
+        await page.see(f"{name} 加入了群聊")  # joined before the next one comes
+        pages.append(page)
+    ming, hong, gang = pages
     await ming.see("小刚 加入了群聊")
     await hong.send("从子路径发的消息")
     for page in (ming, hong, gang):
