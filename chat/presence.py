@@ -30,8 +30,8 @@ class Presence:
                 del self._rooms[member.room]
         return member
 
-    def conns(self) -> list[str]:
-        return list(self._by_conn)
+    def members(self) -> list[Member]:
+        return list(self._by_conn.values())
 
     def room_names(self) -> list[str]:
         return list(self._rooms)

@@ -131,8 +131,8 @@ class ChatService:
         reconnect before ``until`` (epoch s) come back without a 'joined'."""
         members = [
             [m.room, m.name, m.conn, m.client]
-            for conn in self.presence.conns()
-            if (m := self.presence.get(conn)) is not None and m.client
+            for m in self.presence.members()
+            if m.client
         ]
         roster = {"until": until, "members": members}
         await self.store.keep("roster", orjson.dumps(roster).decode())
@@ -145,7 +145,7 @@ class ChatService:
             return 0.0
         await self.store.keep("roster", None)
         roster = orjson.loads(raw)
-        if roster["until"] <= time.time():
+        if roster["until"] <= self._clock():
             return 0.0
         holders = [Holder(r, n, c, k, AWAY) for r, n, c, k in roster["members"]]
         self.directory.park(holders)
