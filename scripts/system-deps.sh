@@ -9,7 +9,7 @@ for p in "${packages[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-    echo "system-deps: not root; install these for the browser and store-fault tests: ${missing[*]}" >&2
+    echo "system-deps: not root; install these for the browser, Redis, nginx and store-fault tests: ${missing[*]}" >&2
     exit 0
 fi
 echo "system-deps: installing ${missing[*]}" >&2
