@@ -87,7 +87,8 @@ def make_node(config: Config, stats: Stats) -> Node:
 
 @contextlib.asynccontextmanager
 async def running(node: Node, service: ChatService) -> AsyncIterator[None]:
-    """The bus listener and the heartbeat, for as long as the app runs."""
+    """What runs beside the app. Alone: the deadline of the names parked over
+    a restart. Shared: the bus listener, the heartbeat and the sweep."""
     if not isinstance(node.bus, RedisBus) or not isinstance(
         node.directory, RedisDirectory
     ):
@@ -147,8 +148,8 @@ async def _upkeep(directory: RedisDirectory, service: ChatService) -> None:
             if gone:
                 log.info("%d names of vanished processes or sessions freed", len(gone))
                 await service.gone(gone)
-        except Exception:
-            log.exception("directory upkeep failed; trying again")
+        except Exception as exc:  # Redis away: said once a round, no traceback
+            log.warning("directory upkeep failed (%s); trying again", exc)
         await asyncio.sleep(directory.alive_for / 3)
 
 
