@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,43 +26,31 @@ def msg(room: str, text: str, ts: int = 1_000) -> NewMessage:
 async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator:
     """Opens stores of one kind that share one database."""
     opened: list[HistoryStore] = []
+    clients: list[Any] = []
+    server = None
     if request.param == "redis":
         server = RedisServer(tmp_path)
         await server.start()
-        clients = []
 
-        async def open_store(**kw: float) -> HistoryStore:
-            client = connect(server.url)
-            clients.append(client)
-            store = RedisStore(
-                client,
-                "test",
-                retention_days=kw.get("days", 0),
-                room_cap=int(kw.get("cap", 0)),
-            )
-            await store.open()
-            opened.append(store)
-            return store
-
-        yield open_store
-        for client in clients:
-            await client.aclose()
-        server.stop()
-        return
-
-    async def open_sqlite(**kw: float) -> HistoryStore:
-        store = SQLiteStore(
-            str(tmp_path / "chat.db"),
-            retention_days=kw.get("days", 0),
-            room_cap=int(kw.get("cap", 0)),
-        )
+    async def open_store(days: float = 0, cap: int = 0) -> HistoryStore:
+        store: HistoryStore
+        if server is not None:
+            clients.append(connect(server.url))
+            store = RedisStore(clients[-1], "test", retention_days=days, room_cap=cap)
+        else:
+            path = str(tmp_path / "chat.db")
+            store = SQLiteStore(path, retention_days=days, room_cap=cap)
         await store.open()
         opened.append(store)
         return store
 
-    yield open_sqlite
+    yield open_store
     for store in opened:
         await store.close()
+    for client in clients:
+        await client.aclose()
+    if server is not None:
+        server.stop()
 
 
 async def test_ids_count_per_room_and_reads_have_bounds(opener) -> None:
