@@ -147,7 +147,13 @@ class RedisBus:
     async def _pump(self, pubsub: Any, receive: Receive, kicked: Kicked) -> None:
         heard = sent = time.monotonic()
         probe = self._probe.encode()
+        task = asyncio.current_task()
         while True:
+            # A cancellation that lands as get_message's own read timeout
+            # expires can come back as a plain None (seen at shutdown, about
+            # one run in ten), so the loop asks whether it is being stopped.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             message = await pubsub.get_message(
                 ignore_subscribe_messages=True, timeout=1.0
             )

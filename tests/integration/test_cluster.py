@@ -214,6 +214,48 @@ async def test_a_subscription_that_goes_quiet_is_noticed_and_caught_up(
         await client.sio.disconnect()
 
 
+async def test_the_bus_stops_even_when_its_read_eats_the_cancellation(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py can turn a cancel that races its read timeout into None."""
+    from redis.asyncio.client import PubSub
+
+    from chat.stats import Stats
+    from cluster.bus import RedisBus
+
+    real = PubSub.get_message
+    eaten: list[bool] = []
+
+    async def eats_cancel(self: PubSub, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await real(self, *args, **kwargs)
+        except asyncio.CancelledError:  # the injected fault, once
+            if eaten:
+                raise
+            eaten.append(True)
+            return None
+
+    monkeypatch.setattr(PubSub, "get_message", eats_cancel)
+
+    async def nothing(*_: Any) -> None:
+        pass
+
+    redis = connect(redis_server.url)
+    bus = RedisBus(redis_server.url, redis, "p1", Stats())
+    task = asyncio.create_task(bus.listen(nothing, nothing, nothing))
+    try:
+        async with asyncio.timeout(5):
+            while not bus.connected:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # inside get_message now
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=3)
+        assert eaten and task in done and task.cancelled()
+    finally:
+        task.cancel()
+        await redis.aclose()
+
+
 class PubSubs:
     """Every redis-py PubSub made in this process (to pick which go deaf)."""
 
