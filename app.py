@@ -15,6 +15,7 @@ from aiohttp import web
 
 from chat.fanout import Fanout
 from chat.limits import Limits
+from chat.rules import ChatError
 from chat.service import ChatService
 from chat.stats import Stats
 from cluster.directory import RedisDirectory
@@ -127,6 +128,8 @@ async def _prune(app: web.Application) -> None:
                 log.info("retention removed %d messages", deleted)
         except StoreFailed:
             pass  # logged by the store when the fault began; tried again later
+        except ChatError as exc:  # Redis away: /readyz says so; tried again later
+            log.warning("retention sweep skipped: %s", exc.__cause__ or exc)
         except Exception:
             log.exception("retention sweep failed")
         await asyncio.sleep(PRUNE_EVERY)

@@ -39,7 +39,7 @@ from chat.models import (
     TypingChanged,
 )
 from chat.stats import Stats
-from cluster.connection import CHANNEL, PREFIX, connect
+from cluster.connection import CHANNEL, PREFIX, connect, guarded
 
 log = logging.getLogger(__name__)
 PROBE_EVERY = 2.0
@@ -109,6 +109,7 @@ class RedisBus:
             CHANNEL, orjson.dumps({"p": self.process, "ep": epoch})
         )
 
+    @guarded
     async def kick(self, holder: Holder) -> None:
         target = "*" if holder.conn.startswith("http:") else holder.process
         payload = orjson.dumps({"p": self.process, "k": [target, holder.conn]})

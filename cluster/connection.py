@@ -1,12 +1,22 @@
-"""Redis connections with timeouts that fail fast instead of hanging."""
+"""Redis connections with timeouts that fail fast instead of hanging, and
+the one rule for what a client is told while Redis is away."""
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+
+from chat.rules import ChatError
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 PREFIX = "chat:"
 """Every key and channel this server uses starts with it."""
@@ -31,6 +41,28 @@ def connect(url: str, *, listener: bool = False) -> Redis:
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
         decode_responses=False,
     )
+
+
+def unavailable() -> ChatError:
+    return ChatError(
+        "unavailable", "The chat is unavailable for a moment; try again shortly."
+    )
+
+
+def guarded(
+    method: Callable[P, Awaitable[T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """For each Redis backend method a client waits on: an outage (any Redis
+    error) reaches the client as ``unavailable``, whichever backend met it."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except RedisError as exc:
+            raise unavailable() from exc
+
+    return call
 
 
 def process_id() -> str:

@@ -23,7 +23,7 @@ import orjson
 from chat.directory import Holder, name_taken
 from chat.models import Member
 from chat.rules import name_key
-from cluster.connection import PREFIX
+from cluster.connection import PREFIX, guarded
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class RedisDirectory:
         self._release = redis.register_script(_RELEASE)
         self._sweep = redis.register_script(_SWEEP)
 
+    @guarded
     async def claim(self, member: Member) -> Holder | None:
         owner = member.owner or self.process
         entry = orjson.dumps(
@@ -131,14 +132,17 @@ class RedisDirectory:
             return _holder(result[1], stale=result[2] == b"1")
         return None
 
+    @guarded
     async def release(self, member: Member) -> bool:
         args = [PREFIX, member.room, name_key(member.name), member.conn]
         return bool(await self._release(args=args))
 
+    @guarded
     async def holds(self, member: Member) -> bool:
         raw = await self._redis.hget(_names(member.room), name_key(member.name))
         return raw is not None and orjson.loads(raw)["c"] == member.conn
 
+    @guarded
     async def names(self, room: str) -> tuple[str, ...]:
         entries = [orjson.loads(v) for v in await self._redis.hvals(_names(room))]
         entries.sort(key=lambda e: e["j"])

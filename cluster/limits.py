@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chat.limits import Draw
-from cluster.connection import PREFIX
+from cluster.connection import PREFIX, guarded
 
 # All or nothing: a request refused by one bucket spends from none. A bucket
 # is forgotten once it would be full again, so idle clients cost nothing.
@@ -36,6 +36,7 @@ class RedisBuckets:
     def __init__(self, redis: Any) -> None:
         self._take = redis.register_script(_TAKE)
 
+    @guarded
     async def take(self, draws: Sequence[Draw]) -> float:
         args: list[Any] = []
         for key, rate, burst in draws:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from chat.models import Member
-from cluster.connection import PREFIX
+from cluster.connection import PREFIX, guarded
 from web.sessions import Session, new_session
 
 
@@ -25,11 +25,13 @@ class RedisSessions:
         self.ttl = ttl
         self._ms = int(ttl * 1000)
 
+    @guarded
     async def create(self) -> Session:
         session = new_session(self.ttl, time.time())
         await self._save(session)
         return session
 
+    @guarded
     async def bind(self, session: Session, member: Member) -> None:
         session.member = member
         await self._save(session)
@@ -50,6 +52,7 @@ class RedisSessions:
             pipe.set(PREFIX + "alive:" + session.owner, b"1", px=self._ms)
             await pipe.execute()
 
+    @guarded
     async def get(self, token: str) -> Session | None:
         raw = await self._redis.get(_key(token))
         if raw is None:
@@ -75,6 +78,7 @@ class RedisSessions:
             )
         return Session(token, record["c"], record["o"], member=member)
 
+    @guarded
     async def drop(self, token: str) -> None:
         raw = await self._redis.get(_key(token))
         if raw is not None:
@@ -85,6 +89,7 @@ class RedisSessions:
                 PREFIX + "alive:" + record["o"],
             )
 
+    @guarded
     async def drop_conn(self, conn: str) -> None:
         token = await self._redis.get(PREFIX + "session-of:" + conn)
         if token is not None:

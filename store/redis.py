@@ -18,22 +18,21 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
 
 from chat.models import Message, NewMessage
 from chat.rules import ChatError
-from cluster.connection import CHANNEL, PREFIX
+from cluster.connection import CHANNEL, PREFIX, guarded
+from store.base import StoreFailed
 
-T = TypeVar("T")
 _DAY_MS = 86_400_000
 _APPEND = """
 local prefix, proc, cap, channel, epoch =
   ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 if redis.call('GET', prefix .. 'epoch') ~= epoch then
-  return redis.error_reply('EPOCH the history was reset')
+  return false
 end
 local ids, out = {}, {}
 for i = 6, #ARGV, 4 do
@@ -55,20 +54,6 @@ return ids
 """
 
 
-def unavailable() -> ChatError:
-    return ChatError(
-        "unavailable", "The chat is unavailable for a moment; try again shortly."
-    )
-
-
-async def guarded(call: Callable[[], Awaitable[T]]) -> T:
-    """Run a Redis call; an outage becomes ``unavailable`` for the client."""
-    try:
-        return await call()
-    except RedisError as exc:
-        raise unavailable() from exc
-
-
 class RedisStore:
     def __init__(
         self, redis: Redis, process: str, *, retention_days: float, room_cap: int
@@ -85,6 +70,13 @@ class RedisStore:
         """Called when the epoch changed under a running process."""
 
     async def open(self) -> None:
+        try:
+            await self._read_epoch()
+        except ChatError as exc:
+            raise StoreFailed(f"Redis is unreachable: {exc.__cause__}") from exc
+
+    @guarded
+    async def _read_epoch(self) -> None:
         # Made once per Redis: a flushed Redis is a new epoch, so resuming
         # clients are not told their old ids still mean something here.
         await self._redis.set(PREFIX + "epoch", secrets.token_hex(8), nx=True)
@@ -94,7 +86,7 @@ class RedisStore:
     async def reopen(self) -> None:
         """Read the epoch again; if it changed, say so (``on_new_epoch``)."""
         old = self.epoch
-        await guarded(self.open)
+        await self._read_epoch()
         if self.epoch != old and self.on_new_epoch is not None:
             await self.on_new_epoch()
 
@@ -102,47 +94,50 @@ class RedisStore:
         args: list[Any] = [PREFIX, self._process, self._room_cap, CHANNEL, self.epoch]
         for m in batch:
             args += [m.room, m.name, m.text, m.ts]
-        try:
-            ids = await self._append(args=args)
-        except ResponseError as exc:
-            if not str(exc).startswith("EPOCH"):
-                raise unavailable() from exc
+        ids = await self._append_script(args)
+        if ids is None:
             # Redis was flushed under us: a new history begins. Ids from the
             # old one mean nothing now; everyone must start again from it.
             await self.reopen()
             raise ChatError(
                 "unavailable", "The chat's history was reset; send it again."
-            ) from exc
-        except RedisError as exc:
-            raise unavailable() from exc
+            )
         return [
             Message(m.room, int(i), m.name, m.text, m.ts)
             for m, i in zip(batch, ids, strict=True)
         ]
 
+    @guarded
+    async def _append_script(self, args: list[Any]) -> list[int] | None:
+        """The new ids, or None when the epoch is no longer ours."""
+        ids: list[int] | None = await self._append(args=args)
+        return ids
+
+    @guarded
     async def recent(
         self, room: str, limit: int, upto: int | None = None
     ) -> list[Message]:
         top = "+" if upto is None else f"{upto}-0"
-        entries = await guarded(
-            lambda: self._redis.xrevrange(_log(room), top, "-", count=limit)
-        )
+        entries = await self._redis.xrevrange(_log(room), top, "-", count=limit)
         entries.reverse()
         return _messages(room, entries)
 
+    @guarded
     async def after(
         self, room: str, after_id: int, limit: int, upto: int | None = None
     ) -> list[Message]:
         top = "+" if upto is None else f"{upto}-0"
-        entries = await guarded(
-            lambda: self._redis.xrange(_log(room), f"({after_id}-0", top, count=limit)
+        entries = await self._redis.xrange(
+            _log(room), f"({after_id}-0", top, count=limit
         )
         return _messages(room, entries)
 
+    @guarded
     async def last_id(self, room: str) -> int:
-        last = await guarded(lambda: self._redis.get(PREFIX + "seq:" + room))
+        last = await self._redis.get(PREFIX + "seq:" + room)
         return int(last) if last is not None else 0
 
+    @guarded
     async def prune(self, now_ms: int) -> int:
         """Age-based retention; the room cap is applied as messages arrive."""
         if self._retention_days <= 0:
@@ -172,14 +167,16 @@ class RedisStore:
             return f"Redis is unreachable: {exc or type(exc).__name__}"
         return None
 
+    @guarded
     async def keep(self, key: str, value: str | None) -> None:
         if value is None:
-            await guarded(lambda: self._redis.delete(PREFIX + "kept:" + key))
+            await self._redis.delete(PREFIX + "kept:" + key)
         else:
-            await guarded(lambda: self._redis.set(PREFIX + "kept:" + key, value))
+            await self._redis.set(PREFIX + "kept:" + key, value)
 
+    @guarded
     async def kept(self, key: str) -> str | None:
-        value = await guarded(lambda: self._redis.get(PREFIX + "kept:" + key))
+        value = await self._redis.get(PREFIX + "kept:" + key)
         return None if value is None else str(value.decode())
 
     async def close(self) -> None:

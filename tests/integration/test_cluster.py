@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from cluster.connection import connect
+from config import Config
 from tests.helpers import SioClient
 from tests.redis_server import RedisServer
 from web.keys import SERVICE
@@ -132,7 +133,11 @@ async def test_redis_going_away_and_coming_back(
 ) -> None:
     redis = durable_redis
     try:
-        servers = [await make_server(redis_url=redis.url) for _ in range(2)]
+        # With the default flood limits: every limit is counted in Redis too.
+        servers = [
+            await make_server(redis_url=redis.url, rate_limit=Config().rate_limit)
+            for _ in range(2)
+        ]
         a = await SioClient().connect(base(servers[0]))
         b = await SioClient().connect(base(servers[1]))
         await a.join("ann")
@@ -146,12 +151,21 @@ async def test_redis_going_away_and_coming_back(
         during = await a.call("message", "during")
         assert during["ok"] is False and during["error"]["code"] == "unavailable"
         assert asyncio.get_running_loop().time() - started < 10
+        late = await SioClient().connect(base(servers[1]))
+        refused = await late.call("join", {"name": "dan"})
+        assert refused["ok"] is False and refused["error"]["code"] == "unavailable"
+        await late.sio.disconnect()
         assert a.sio.connected and b.sio.connected
         await cat.sio.disconnect()  # its name cannot be given back just now
         assert await a.inbox.wait("leave", lambda n: n == "cat")  # seen here
         async with aiohttp.ClientSession() as http:
             async with http.get(base(servers[0]) + "/readyz") as resp:
                 assert resp.status == 503 and "Redis" in (await resp.json())["problem"]
+            async with http.post(
+                base(servers[0]) + "/api/session", json={"name": "eve"}
+            ) as resp:
+                assert resp.status == 503
+                assert (await resp.json())["error"]["code"] == "unavailable"
             await redis.start()  # same port, same data
             async with asyncio.timeout(15):
                 while True:

@@ -1,4 +1,4 @@
-"""A database the server cannot use at start: one line, exit status 1, untouched.
+"""A store the server cannot use at start: one line, exit status 1, untouched.
 
 Each case runs the real ``python app.py``. As root, the permission cases run
 it without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (setpriv), so file modes
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import need
+from tests.helpers import free_port, need
 from tests.server_process import run_once
 
 DROP_DAC = "-dac_override,-dac_read_search"
@@ -89,3 +89,11 @@ def test_a_bad_database_stops_the_start_in_one_line(tmp_path: Path, case: str) -
     assert len(lines) == 1, result.stderr
     assert str(path) in lines[0] and words in lines[0], lines[0]
     assert snapshot(home) == before  # nothing written, created or truncated
+
+
+def test_an_unreachable_redis_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}"  # nothing listens there
+    result = run_once(["--port", "0", "--redis-url", url])
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1, result.stderr
+    assert len(lines) == 1 and "Redis is unreachable" in lines[0], result.stderr
