@@ -46,7 +46,7 @@ class Config:
         "messages per second one person may post, sustained (0 turns off all "
         "flood limits: posts, joins, typing)",
     )
-    rate_burst: int = _opt(20, "messages one person may post in a burst")
+    rate_burst: int = _opt(20, "messages one person may post in a burst (at least 1)")
     ping_interval: float = _opt(
         25.0, "seconds between heartbeats on Socket.IO and WebSocket connections"
     )
@@ -156,9 +156,16 @@ def validate(config: Config) -> list[str]:
         problems.append("--port must be 0..65535")
     if config.max_unsent < 1024:
         problems.append("--max-unsent must be at least 1024")
-    if config.max_group < 1:
-        problems.append("--max-group must be at least 1")
-    for name in ("history", "room_cap", "rate_burst", "retention_days", "rate_limit"):
+    for name in ("max_group", "rate_burst"):
+        if getattr(config, name) < 1:
+            problems.append(f"{_flag(name)} must be at least 1")
+    for name in (
+        "history",
+        "room_cap",
+        "retention_days",
+        "rate_limit",
+        "shutdown_grace",
+    ):
         if getattr(config, name) < 0:
             problems.append(f"{_flag(name)} must not be negative")
     if config.redis_url and not config.redis_url.startswith(
@@ -166,8 +173,6 @@ def validate(config: Config) -> list[str]:
     ):
         problems.append("--redis-url must start with redis://, rediss:// or unix://")
     problems.extend(proxy_problems(config.trusted_proxies))
-    if config.shutdown_grace < 0:
-        problems.append("--shutdown-grace must not be negative")
     for name in ("session_ttl", "ping_interval", "ping_timeout", "process_timeout"):
         if getattr(config, name) <= 0:
             problems.append(f"{_flag(name)} must be positive")

@@ -49,7 +49,10 @@ REQUESTS = Rule(20.0, 60, "Too many requests.", per_person=False, address_factor
 
 class Buckets(Protocol):
     async def take(self, draws: Sequence[Draw]) -> float:
-        """Spend a token from each bucket: 0.0, or seconds until allowed."""
+        """Spend a token from each bucket: 0.0, or seconds until allowed.
+
+        All or nothing: a request refused by one bucket spends from none.
+        """
         ...
 
 
@@ -59,15 +62,20 @@ class LocalBuckets:
         self._limiters: dict[tuple[float, int], KeyedLimiter] = {}
 
     async def take(self, draws: Sequence[Draw]) -> float:
-        wait = 0.0
-        for key, rate, burst in draws:
-            limiter = self._limiters.get((rate, burst))
-            if limiter is None:
-                limiter = self._limiters[rate, burst] = KeyedLimiter(
-                    rate, burst, self._clock
-                )
-            wait = max(wait, limiter.take(key))
+        buckets = [self._limiter(rate, burst).bucket(key) for key, rate, burst in draws]
+        wait = max((bucket.wait() for bucket in buckets), default=0.0)
+        if wait == 0:
+            for bucket in buckets:
+                bucket.spend()
         return wait
+
+    def _limiter(self, rate: float, burst: int) -> KeyedLimiter:
+        limiter = self._limiters.get((rate, burst))
+        if limiter is None:
+            limiter = self._limiters[rate, burst] = KeyedLimiter(
+                rate, burst, self._clock
+            )
+        return limiter
 
 
 class Limits:

@@ -21,15 +21,24 @@ class TokenBucket:
 
     def take(self) -> float:
         """Spend one token; 0.0 if allowed, else seconds until one is free."""
+        wait = self.wait()
+        if wait == 0:
+            self.spend()
+        return wait
+
+    def wait(self) -> float:
+        """Seconds until a token is free (0.0: now), spending nothing."""
         if self.rate <= 0:
             return 0.0
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
-        if self._tokens >= 1:
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+
+    def spend(self) -> None:
+        """Spend the token :meth:`wait` just found free."""
+        if self.rate > 0:
             self._tokens -= 1
-            return 0.0
-        return (1 - self._tokens) / self.rate
 
     def idle(self) -> bool:
         """Full again, so forgetting this bucket loses nothing."""
@@ -54,6 +63,9 @@ class KeyedLimiter:
         self._buckets: dict[str, TokenBucket] = {}
 
     def take(self, key: str) -> float:
+        return self.bucket(key).take()
+
+    def bucket(self, key: str) -> TokenBucket:
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self._max_keys:
@@ -61,4 +73,4 @@ class KeyedLimiter:
             bucket = self._buckets[key] = TokenBucket(
                 self.rate, self.burst, self._clock
             )
-        return bucket.take()
+        return bucket

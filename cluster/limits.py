@@ -8,8 +8,8 @@ from typing import Any
 from chat.limits import Draw
 from cluster.connection import PREFIX, guarded
 
-# All or nothing: a request refused by one bucket spends from none. A bucket
-# is forgotten once it would be full again, so idle clients cost nothing.
+# All or nothing, as chat.limits.Buckets says. A bucket is forgotten once it
+# would be full again, so idle clients cost nothing.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000

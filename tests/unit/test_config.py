@@ -51,3 +51,17 @@ def test_cors_origins() -> None:
         "https://a.example",
         "https://b.example",
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--rate-burst", "0"], "--rate-burst must be at least 1"),
+        (["--max-group", "0"], "--max-group must be at least 1"),
+        (["--shutdown-grace", "-1"], "--shutdown-grace must not be negative"),
+    ],
+)
+def test_bounds_are_told(capsys, argv: list[str], says: str) -> None:
+    with pytest.raises(SystemExit):
+        load_config(argv, env={})
+    assert says in capsys.readouterr().err
