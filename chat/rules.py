@@ -68,6 +68,11 @@ def unpaired_surrogate(exc: Exception) -> bool:
     return isinstance(exc, ValueError) and "surrogate" in str(exc)
 
 
+def shutting_down() -> ChatError:
+    """What a request is told once this process has begun to stop."""
+    return ChatError("unavailable", "The server is shutting down.")
+
+
 def internal_error() -> ChatError:
     """What a client is told when the server itself failed (it is logged)."""
     return ChatError("internal", "Something went wrong on the server.")
@@ -184,6 +189,10 @@ def check_text(value: object) -> str:
     if not any(map(is_visible, value)):
         raise ChatError("invalid_text", "Message must not be empty or blank.")
     return value
+
+
+MAX_ID = 2**63 - 1
+"""Message ids are 64-bit signed integers (SQLite's), as every store keeps them."""
 
 
 def check_after(value: object) -> int | None:

@@ -15,7 +15,7 @@ import time
 
 from chat.models import Message, MessagePosted, NewMessage
 from chat.relay import Relay
-from chat.rules import ChatError
+from chat.rules import ChatError, shutting_down
 from store.base import HistoryStore, StoreFailed
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Sequencer:
         order its handler calls arrive, before anything can interleave.
         """
         if self._closing or self._task is None:
-            raise ChatError("unavailable", "The server is shutting down.")
+            raise shutting_down()
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._pending.append((message, future))
         self._wake.set()

@@ -29,8 +29,6 @@ from chat.relay import Relay
 from chat.rules import (
     ChatError,
     JoinRequest,
-    check_after,
-    check_room,
     check_text,
     check_typing,
     name_key,
@@ -372,14 +370,15 @@ class ChatService:
         await self.typists.set(member, typing)
 
     async def history(
-        self, room: object, after: object, limit: int
+        self, room: str, after: int | None, limit: int
     ) -> tuple[list[Message], int]:
-        """A page of a room's messages and the room's newest id."""
-        name = check_room(room)
-        after_id = check_after(after)
-        limit = max(1, min(limit, PAGE_LIMIT))
-        if after_id is None:
-            messages = await self.store.recent(name, limit)
+        """A page of a room's messages and the room's newest id.
+
+        The arguments come checked: the HTTP door reads them from a query
+        string, with its own errors (``bad_query``, ``invalid_room``).
+        """
+        if after is None:
+            messages = await self.store.recent(room, limit)
         else:
-            messages = await self.store.after(name, after_id, limit)
-        return messages, await self.store.last_id(name)
+            messages = await self.store.after(room, after, limit)
+        return messages, await self.store.last_id(room)

@@ -72,6 +72,11 @@ class HistoryStore(Protocol):
     async def close(self) -> None: ...
 
 
+def retention_cutoff(now_ms: int, days: float) -> int | None:
+    """Messages older than this (ms) are past ``--retention-days``; None: keep all."""
+    return now_ms - int(days * 86_400_000) if days > 0 else None
+
+
 def make_store(url: str, *, retention_days: float, room_cap: int) -> HistoryStore:
     """A file path, ``sqlite:///relative.db``, ``sqlite:////abs.db`` or ``:memory:``.
 

@@ -25,9 +25,8 @@ from redis.asyncio import Redis
 from chat.models import Message, NewMessage
 from chat.rules import ChatError
 from cluster.connection import CHANNEL, PREFIX, guarded
-from store.base import StoreFailed
+from store.base import StoreFailed, retention_cutoff
 
-_DAY_MS = 86_400_000
 _APPEND = """
 local prefix, proc, cap, channel, epoch =
   ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
@@ -140,9 +139,9 @@ class RedisStore:
     @guarded
     async def prune(self, now_ms: int) -> int:
         """Age-based retention; the room cap is applied as messages arrive."""
-        if self._retention_days <= 0:
+        cutoff = retention_cutoff(now_ms, self._retention_days)
+        if cutoff is None:
             return 0
-        cutoff = now_ms - int(self._retention_days * _DAY_MS)
         deleted = 0
         for raw in await self._redis.smembers(PREFIX + "rooms"):
             room = raw.decode()

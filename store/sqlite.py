@@ -13,7 +13,8 @@ from typing import TypeVar
 import aiosqlite
 
 from chat.models import Message, NewMessage
-from store.base import StoreFailed
+from chat.rules import MAX_ID
+from store.base import StoreFailed, retention_cutoff
 from store.health import Health
 from store.sqlite_file import FileWatch, check_before_open, describe, os_words
 
@@ -37,8 +38,6 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
 )
 _COLUMNS = "room, id, name, text, ts"
-_DAY_MS = 86_400_000
-_MAX_ID = 2**63 - 1
 _OURS = {"messages", "meta"}
 PROBE_EVERY = 1.0
 """Seconds between test writes while writes fail (see problem())."""
@@ -189,7 +188,7 @@ class SQLiteStore:
             f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id <= ? "
             "ORDER BY id DESC LIMIT ?",
             room,
-            _MAX_ID if upto is None else upto,
+            MAX_ID if upto is None else upto,
             limit,
         )
         rows.reverse()
@@ -203,7 +202,7 @@ class SQLiteStore:
             "ORDER BY id LIMIT ?",
             room,
             after_id,
-            _MAX_ID if upto is None else upto,
+            MAX_ID if upto is None else upto,
             limit,
         )
 
@@ -213,8 +212,8 @@ class SQLiteStore:
     async def prune(self, now_ms: int) -> int:
         async def delete(db: aiosqlite.Connection) -> int:
             deleted = 0
-            if self._retention_days > 0:
-                cutoff = now_ms - int(self._retention_days * _DAY_MS)
+            cutoff = retention_cutoff(now_ms, self._retention_days)
+            if cutoff is not None:
                 cursor = await db.execute(
                     "DELETE FROM messages WHERE ts < ?", (cutoff,)
                 )

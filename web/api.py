@@ -13,13 +13,20 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 
 from chat.models import Message
-from chat.rules import UNPAIRED_SURROGATE, ChatError, check_room, unpaired_surrogate
+from chat.rules import (
+    MAX_ID,
+    UNPAIRED_SURROGATE,
+    ChatError,
+    check_room,
+    shutting_down,
+    unpaired_surrogate,
+)
 from chat.service import PAGE_LIMIT
 from web import proxies
 from web.keys import CONFIG, HTTP_DOOR, SERVICE
@@ -50,6 +57,7 @@ _PREFLIGHT = {
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+N = TypeVar("N", int, float)
 
 
 def json_response(data: Any, status: int = 200, **kw: Any) -> web.Response:
@@ -159,8 +167,8 @@ async def _session(request: web.Request) -> Session:
     return session
 
 
-async def _acting(request: web.Request) -> str:
-    """The caller's connection, its member present on this process.
+async def _acting(request: web.Request) -> Session:
+    """The caller's session, its member present on this process.
 
     Shared sessions may have joined through another process: this one takes
     the member in, once the directory confirms it still holds its name.
@@ -169,24 +177,20 @@ async def _acting(request: web.Request) -> str:
     service = request.app[SERVICE]
     if service.presence.get(session.conn) is None and session.member is not None:
         await service.adopt(session.member)
-    return session.conn
+    return session
 
 
 def _query(
-    request: web.Request,
-    name: str,
-    cast: Callable[[str], float],
-    low: float,
-    high: float,
-) -> float | None:
+    request: web.Request, name: str, cast: Callable[[str], N], low: N, high: N
+) -> N | None:
     raw = request.query.get(name)
     if raw is None:
         return None
     try:
-        value = cast(raw)
+        value: N | None = cast(raw)
     except ValueError:
-        value = low - 1
-    if not low <= value <= high:
+        value = None
+    if value is None or not low <= value <= high:
         raise ChatError(
             "bad_query", f"{name} must be a number from {low:g} to {high:g}."
         )
@@ -232,9 +236,8 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 async def delete_session(request: web.Request) -> web.Response:
-    session = await _session(request)
-    conn = await _acting(request)
-    await request.app[SERVICE].leave(conn)  # first: the name is released
+    session = await _acting(request)
+    await request.app[SERVICE].leave(session.conn)  # first: the name is released
     await request.app[HTTP_DOOR].sessions.drop(session.token)
     return web.Response(status=204)
 
@@ -243,9 +246,9 @@ async def get_messages(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     session = await _maybe_session(request)
     room = _room(request, session)
-    after = _query(request, "after", int, 0, 2**63 - 1)
-    limit = int(_query(request, "limit", int, 1, PAGE_LIMIT) or DEFAULT_LIMIT)
-    wait = _query(request, "wait", float, 0, MAX_WAIT) or 0.0
+    after = _query(request, "after", int, 0, MAX_ID)
+    limit = _query(request, "limit", int, 1, PAGE_LIMIT) or DEFAULT_LIMIT
+    wait = _query(request, "wait", float, 0.0, MAX_WAIT) or 0.0
     if wait <= 0:
         messages, last_id = await service.history(room, after, limit)
     else:
@@ -255,22 +258,22 @@ async def get_messages(request: web.Request) -> web.Response:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken, wait)
                 if request.app[HTTP_DOOR].closing:
-                    raise ChatError("unavailable", "The server is shutting down.")
+                    raise shutting_down()
                 messages, last_id = await service.history(room, after, limit)
     return json_response({"messages": _messages(messages), "last_id": last_id})
 
 
 async def post_message(request: web.Request) -> web.Response:
-    conn = await _acting(request)
+    session = await _acting(request)
     body = await _body(request)
-    message = await request.app[SERVICE].post(conn, body.get("text"))
+    message = await request.app[SERVICE].post(session.conn, body.get("text"))
     return json_response({"message": message.as_dict()}, status=201)
 
 
 async def post_typing(request: web.Request) -> web.Response:
-    conn = await _acting(request)
+    session = await _acting(request)
     body = await _body(request)
-    await request.app[SERVICE].typing(conn, body.get("typing"))
+    await request.app[SERVICE].typing(session.conn, body.get("typing"))
     return web.Response(status=204)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chat.models import ChatEvent, Joined, Member, MessagePosted
-from chat.rules import ChatError
+from chat.rules import shutting_down
 
 
 @dataclass(eq=False, slots=True)
@@ -118,7 +118,7 @@ class HttpDoor:
         the block ends, however many rooms are read.
         """
         if self.closing:
-            raise ChatError("unavailable", "The server is shutting down.")
+            raise shutting_down()
         woken = asyncio.get_running_loop().create_future()
         listeners = self._listening.setdefault(room, set())
         listeners.add(woken)
