@@ -257,25 +257,25 @@ class ChatService:
             if not holder.stale:
                 await self.bus.kick(holder)  # it is on another process
             return False
-        self.presence.remove(old.conn)
-        was_typing = self.typists.cancel(old)
-        await self.fanout.door(old).detach(old)
-        await self.fanout.door(old).kick(old)
-        return was_typing
+        return await self._evict(old)
 
     async def kicked(self, conn: str) -> None:
         """Another process took this connection's name over: drop it quietly."""
         async with self._serial.hold(conn):
-            old = self.presence.remove(conn)
-            if old is None:
-                return
-            was_typing = self.typists.cancel(old)
-            await self.fanout.door(old).detach(old)
-            await self.fanout.door(old).kick(old)
-            if was_typing:
+            old = self.presence.get(conn)
+            if old is not None and await self._evict(old):
                 await self._announce(
                     [TypingChanged(old.room, old.name, False, old.conn)]
                 )
+
+    async def _evict(self, old: Member) -> bool:
+        """Drop a connection whose name went to another; was it typing?"""
+        self.presence.remove(old.conn)
+        was_typing = self.typists.cancel(old)
+        door = self.fanout.door(old)
+        await door.detach(old)
+        await door.kick(old)
+        return was_typing
 
     async def _welcome(self, member: Member, request: JoinRequest) -> Joined:
         room = member.room
