@@ -40,6 +40,7 @@ from chat.models import (
 )
 from chat.stats import Stats
 from cluster.connection import CHANNEL, PREFIX, connect, guarded
+from store.redis import RedisStore
 
 log = logging.getLogger(__name__)
 PROBE_EVERY = 2.0
@@ -49,10 +50,6 @@ BACKOFF_MAX = 5.0
 Receive = Callable[[Sequence[ChatEvent]], Awaitable[None]]
 Kicked = Callable[[str], Awaitable[None]]
 Resync = Callable[[], Awaitable[None]]
-
-
-async def _nothing() -> None:
-    pass
 
 
 def encode(process: str, events: Sequence[ChatEvent]) -> bytes:
@@ -88,12 +85,13 @@ def decode(data: dict[str, Any]) -> list[ChatEvent]:
 
 
 class RedisBus:
-    def __init__(self, url: str, redis: Any, process: str, stats: Stats) -> None:
+    def __init__(
+        self, url: str, redis: Any, process: str, stats: Stats, store: RedisStore
+    ) -> None:
         self._url = url
         self._stats = stats
-        self.epoch: Callable[[], str] = lambda: ""
-        """The store's epoch now (set by the node)."""
-        self.new_epoch: Callable[[], Awaitable[None]] = _nothing
+        self._store = store
+        """Whose epoch the envelopes are checked against."""
         self._redis = redis
         self.process = process
         self._probe = f"{PREFIX}probe:{process}"
@@ -103,10 +101,10 @@ class RedisBus:
         if events:
             await self._redis.publish(CHANNEL, encode(self.process, events))
 
-    async def announce_epoch(self, epoch: str) -> None:
+    async def announce_epoch(self) -> None:
         """Tell the other processes that the history was reset."""
         await self._redis.publish(
-            CHANNEL, orjson.dumps({"p": self.process, "ep": epoch})
+            CHANNEL, orjson.dumps({"p": self.process, "ep": self._store.epoch})
         )
 
     @guarded
@@ -180,8 +178,8 @@ class RedisBus:
                 if target in (self.process, "*"):
                     await kicked(conn)
                 return
-            if "ep" in data and data["ep"] != self.epoch():
-                await self.new_epoch()
+            if "ep" in data and data["ep"] != self._store.epoch:
+                await self._store.reopen()  # our store notices and says so
                 return
             events = decode(data)
             if data.get("m"):  # from its post there to its arrival here

@@ -74,11 +74,12 @@ def make_node(config: Config, stats: Stats) -> Node:
         )
     redis = connect(config.redis_url)
     process = process_id()
+    store = RedisStore(redis, process, retention_days=days, room_cap=cap)
     return Node(
         process=process,
-        store=RedisStore(redis, process, retention_days=days, room_cap=cap),
+        store=store,
         directory=RedisDirectory(redis, process, config.process_timeout),
-        bus=RedisBus(config.redis_url, redis, process, stats),
+        bus=RedisBus(config.redis_url, redis, process, stats, store),
         sessions=RedisSessions(redis, config.session_ttl),
         buckets=RedisBuckets(redis),
         redis=redis,
@@ -103,15 +104,13 @@ async def running(node: Node, service: ChatService) -> AsyncIterator[None]:
     directory = node.directory
     await directory.heartbeat()
     if isinstance(node.store, RedisStore):
-        store, bus = node.store, node.bus
+        bus = node.bus
 
-        async def new_epoch() -> None:  # noticed here first: tell the others
+        async def new_epoch() -> None:
             await service.resync()
-            await bus.announce_epoch(store.epoch)
+            await bus.announce_epoch()  # harmless if another process told us
 
-        store.on_new_epoch = new_epoch
-        bus.epoch = lambda: store.epoch
-        bus.new_epoch = store.reopen
+        node.store.on_new_epoch = new_epoch
     tasks = [
         asyncio.create_task(
             node.bus.listen(service.receive, service.kicked, service.catch_up),

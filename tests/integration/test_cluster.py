@@ -236,6 +236,7 @@ async def test_the_bus_stops_even_when_its_read_eats_the_cancellation(
 
     from chat.stats import Stats
     from cluster.bus import RedisBus
+    from store.redis import RedisStore
 
     real = PubSub.get_message
     eaten: list[bool] = []
@@ -255,7 +256,8 @@ async def test_the_bus_stops_even_when_its_read_eats_the_cancellation(
         pass
 
     redis = connect(redis_server.url)
-    bus = RedisBus(redis_server.url, redis, "p1", Stats())
+    store = RedisStore(redis, "p1", retention_days=0, room_cap=0)
+    bus = RedisBus(redis_server.url, redis, "p1", Stats(), store)
     task = asyncio.create_task(bus.listen(nothing, nothing, nothing))
     try:
         async with asyncio.timeout(5):
