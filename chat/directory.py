@@ -82,8 +82,8 @@ AWAY = "away"
 class LocalDirectory:
     """One process: a dict, and claims cannot interleave (no await inside)."""
 
-    def __init__(self, process: str = "local") -> None:
-        self.process = process
+    def __init__(self) -> None:
+        self.process = "local"
         self._rooms: dict[str, dict[str, Holder]] = {}
 
     def park(self, holders: list[Holder]) -> None:

@@ -32,6 +32,3 @@ class KeyedLock:
     def busy(self, key: str) -> bool:
         """Someone holds or waits for ``key`` now."""
         return key in self._entries
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -71,11 +71,8 @@ PROXIES = web.AppKey("proxies", TrustedProxies)
 
 
 def of(request: web.Request) -> TrustedProxies:
-    """The app's trusted proxies (none for an app set up without them)."""
-    return request.app.get(PROXIES) or _NONE
-
-
-_NONE = TrustedProxies()
+    """The app's trusted proxies (set by create_app)."""
+    return request.app[PROXIES]
 
 
 def problems(cidrs: str) -> list[str]:
