@@ -36,7 +36,9 @@ class Config:
         30.0, "delete messages older than this many days (0 keeps them forever)"
     )
     room_cap: int = _opt(
-        10_000, "keep at most this many messages per room (0 means no cap)"
+        10_000,
+        "keep this many messages per room (0 means no cap; Redis trims "
+        "approximately, keeping a little more)",
     )
     session_ttl: float = _opt(
         120.0, "seconds an idle HTTP API session keeps its nickname"

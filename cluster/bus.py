@@ -1,6 +1,6 @@
 """The bus over Redis pub/sub: every process publishes, every process listens.
 
-One channel carries three kinds of envelope, each tagged with the process
+One channel carries four kinds of envelope, each tagged with the process
 that sent it (a process skips its own; it delivered them already):
 
 - ``{"p", "ep", "m": [[room, id, name, text, ts], ...]}``: a committed group

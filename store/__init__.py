@@ -1,4 +1,5 @@
-"""History stores behind one narrow interface, picked from a URL."""
+"""History stores behind one narrow interface: SQLite (``--db``), or Redis
+Streams when scaled out (``--redis-url``, see :mod:`cluster.node`)."""
 
 from __future__ import annotations
 

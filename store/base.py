@@ -1,4 +1,4 @@
-"""The history store interface and the URL that picks a backend."""
+"""The history store interface, and the SQLite one picked from ``--db``."""
 
 from __future__ import annotations
 
