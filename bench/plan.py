@@ -16,6 +16,13 @@ GROUPS = ("fanout", "rate", "joinstorm", "idle", "slow", "acked", "scaleout")
 LOADGEN_LIMIT = 90.0
 """Load generator CPU (% of its core) from which its figures are not trusted."""
 
+# Figure labels used in more than one place.
+CPU_PER_DELIVERY = "server CPU µs/delivery"
+DELIVERIES_PER_S = "deliveries/s"
+MESSAGES_PER_S = "messages/s"
+LOST = "deliveries lost"
+DROPPED = "slow client dropped"
+
 
 @dataclass(frozen=True)
 class Case:
@@ -41,25 +48,22 @@ def _rss_mb(run: LoadRun) -> float | None:
     return run.between()[1] / 1024 if {"start", "end"} <= run.marks.keys() else None
 
 
+def _from_result(run: LoadRun, *pairs: tuple[str, str]) -> dict[str, Value]:
+    """Each (figure, result key) pair's value, then the deliveries lost."""
+    r = _r(run)
+    return {**{figure: r.get(key) for figure, key in pairs}, LOST: r.get("lost")}
+
+
 def _fanout(run: LoadRun) -> dict[str, Value]:
     cpu, received = _cpu(run), _r(run).get("received")
     per = cpu / received * 1e6 if cpu is not None and received else None
     seconds = _r(run).get("seconds")
     rate = received / seconds if received and seconds else None
-    return {
-        "server CPU µs/delivery": per,
-        "deliveries/s": rate,
-        "deliveries lost": _r(run).get("lost"),
-    }
+    return {CPU_PER_DELIVERY: per, DELIVERIES_PER_S: rate, **_from_result(run)}
 
 
 def _rate(run: LoadRun) -> dict[str, Value]:
-    r = _r(run)
-    return {
-        "p50 ms": r.get("p50_ms"),
-        "p99 ms": r.get("p99_ms"),
-        "deliveries lost": r.get("lost"),
-    }
+    return _from_result(run, ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"))
 
 
 def _joinstorm(run: LoadRun) -> dict[str, Value]:
@@ -104,30 +108,16 @@ def _dropped(run: LoadRun) -> str:
     return "; ".join(parts) or f"no, in {watched:.0f} s"
 
 
-def _slow(run: LoadRun) -> dict[str, Value]:
-    return {
-        **_rss_range(run),
-        "others' p99 ms": _r(run).get("p99_ms"),
-        "deliveries lost": _r(run).get("lost"),
-        "slow client dropped": _dropped(run),
-    }
-
-
 def _baseline(run: LoadRun) -> dict[str, Value]:
-    return {
-        **_rss_range(run),
-        "others' p99 ms": _r(run).get("p99_ms"),
-        "deliveries lost": _r(run).get("lost"),
-    }
+    return {**_rss_range(run), **_from_result(run, ("others' p99 ms", "p99_ms"))}
+
+
+def _slow(run: LoadRun) -> dict[str, Value]:
+    return {**_baseline(run), DROPPED: _dropped(run)}
 
 
 def _acked(run: LoadRun) -> dict[str, Value]:
-    r = _r(run)
-    return {
-        "messages/s": r.get("messages_per_s"),
-        "p99 ms": r.get("p99_ms"),
-        "deliveries lost": r.get("lost"),
-    }
+    return _from_result(run, (MESSAGES_PER_S, "messages_per_s"), ("p99 ms", "p99_ms"))
 
 
 FIGURES: dict[str, Callable[[LoadRun], dict[str, Value]]] = {
@@ -140,8 +130,8 @@ FIGURES: dict[str, Callable[[LoadRun], dict[str, Value]]] = {
     "slow baseline": _baseline,
     "acked": _acked,
 }
-HIGHER_IS_BETTER = {"messages/s", "deliveries/s"}
-NOT_A_RATIO = {"deliveries lost", "slow client dropped"}
+HIGHER_IS_BETTER = {MESSAGES_PER_S, DELIVERIES_PER_S}
+NOT_A_RATIO = {LOST, DROPPED}
 
 
 def figures(case: Case, run: LoadRun) -> dict[str, Value]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from loadgen import LoadRun
 from plan import (
+    CPU_PER_DELIVERY,
     HIGHER_IS_BETTER,
     LOADGEN_LIMIT,
     NOT_A_RATIO,
@@ -89,8 +90,8 @@ def scaleout(results: list[CaseResult]) -> str:
     for res in results:
         if res.case.group != "scaleout":
             continue
-        one = res.figures("python").get("server CPU µs/delivery")
-        two = res.figures(CLUSTER).get("server CPU µs/delivery")
+        one = res.figures("python").get(CPU_PER_DELIVERY)
+        two = res.figures(CLUSTER).get(CPU_PER_DELIVERY)
         if isinstance(one, int | float) and isinstance(two, int | float) and one:
             lines.append(
                 f"{res.case.label}: two processes over Redis (both app processes "
