@@ -189,28 +189,38 @@ def _sizes(spec: str, n: int) -> list[tuple[int, ...]]:
     return out
 
 
-def build(ns: argparse.Namespace) -> list[Case]:
-    """Every case the command line asks for, in GROUPS order."""
-    c, scale = ns.concurrency, ns.timeout_scale
-    cases: list[Case] = []
+def _fanouts(
+    group: str,
+    spec: str,
+    ns: argparse.Namespace,
+    servers: tuple[str, ...],
+    label_prefix: str = "",
+) -> list[Case]:
+    """The fanout load, one case per size in ``spec`` and per --window."""
+    cases = []
     windows = [int(w) for w in str(ns.window).split(",") if w]
-    for (clients, messages), window in itertools.product(_sizes(ns.fanout, 2), windows):
+    for (clients, messages), window in itertools.product(_sizes(spec, 2), windows):
         t = 30 + clients**2 / 50_000 + clients * messages / 10_000
         params = {
             "clients": clients,
             "messages": messages,
             "window": window,
-            "concurrency": c,
+            "concurrency": ns.concurrency,
         }
-        cases.append(
-            Case(
-                "fanout",
-                f"fanout {clients} clients × {messages} msgs, {window} in flight",
-                "fanout",
-                params,
-                t * scale,
-            )
+        label = (
+            f"{label_prefix}fanout {clients} clients × {messages} msgs, "
+            f"{window} in flight"
         )
+        cases.append(
+            Case(group, label, "fanout", params, t * ns.timeout_scale, servers=servers)
+        )
+    return cases
+
+
+def build(ns: argparse.Namespace) -> list[Case]:
+    """Every case the command line asks for, in GROUPS order."""
+    c, scale = ns.concurrency, ns.timeout_scale
+    cases = _fanouts("fanout", ns.fanout, ns, ("node", "python"))
     for clients, hz, seconds in _sizes(ns.rate, 3):
         t = 30 + clients**2 / 50_000 + seconds + ns.drain
         params = {
@@ -278,27 +288,6 @@ def build(ns: argparse.Namespace) -> list[Case]:
                 watch_s=ns.slow_watch,
             )
         )
-    for (clients, messages), window in itertools.product(
-        _sizes(ns.scaleout, 2), windows
-    ):
-        params = {
-            "clients": clients,
-            "messages": messages,
-            "window": window,
-            "concurrency": c,
-        }
-        t = 30 + clients**2 / 50_000 + clients * messages / 10_000
-        cases.append(
-            Case(
-                "scaleout",
-                f"scale-out: fanout {clients} clients × {messages} msgs, "
-                f"{window} in flight",
-                "fanout",
-                params,
-                t * scale,
-                servers=("node", "python", CLUSTER),
-            )
-        )
     for clients, senders, messages in _sizes(ns.acked, 3):
         params = {
             "clients": clients,
@@ -309,4 +298,6 @@ def build(ns: argparse.Namespace) -> list[Case]:
         servers = ("node", "python", "python --max-group 1")
         label = f"acked {clients} clients, {senders} senders × {messages}"
         cases.append(Case("acked", label, "acked", params, 60 * scale, servers=servers))
+    servers = ("node", "python", CLUSTER)
+    cases += _fanouts("scaleout", ns.scaleout, ns, servers, "scale-out: ")
     return [case for case in cases if case.group in ns.only]
