@@ -39,22 +39,27 @@ class LoadRun:
     slow: dict[str, Any] | None = None
     wall_s: float = 0.0
 
-    def between(self, first: str = "start", last: str = "end") -> tuple[float, float]:
-        """(server CPU seconds, RSS growth in KB) from mark to mark."""
-        a, b = self.marks[first], self.marks[last]
-        return b.cpu_s - a.cpu_s, b.rss_kb - a.rss_kb
+    def between(self) -> Sample | None:
+        """From the "start" mark to the "end" mark: each field's change (``t``:
+        the seconds between). None unless both marks were reached."""
+        a, b = self.marks.get("start"), self.marks.get("end")
+        if a is None or b is None:
+            return None
+        return Sample(
+            b.t - a.t, b.cpu_s - a.cpu_s, b.rss_kb - a.rss_kb, b.busy_s - a.busy_s
+        )
 
     def others_pct(self) -> float | None:
         """CPU used by other processes from start to end, in % of one core."""
         r = self.result or {}
-        if not {"start", "end"} <= self.marks.keys() or "loadgen_cpu_pct" not in r:
+        d = self.between()
+        if d is None or "loadgen_cpu_pct" not in r:
             return None
-        a, b = self.marks["start"], self.marks["end"]
         loadgen = float(r["loadgen_cpu_pct"]) / 100 * float(r["seconds"])
-        other = (b.busy_s - a.busy_s) - (b.cpu_s - a.cpu_s) - loadgen
-        if b.t - a.t < 1.0:  # too few 10 ms ticks to tell
+        other = d.busy_s - d.cpu_s - loadgen
+        if d.t < 1.0:  # too few 10 ms ticks to tell
             return None
-        return max(0.0, other) / (b.t - a.t) * 100
+        return max(0.0, other) / d.t * 100
 
     def as_dict(self) -> dict[str, Any]:
         return {

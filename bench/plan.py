@@ -41,11 +41,13 @@ def _r(run: LoadRun) -> dict[str, Any]:
 
 
 def _cpu(run: LoadRun) -> float | None:
-    return run.between()[0] if {"start", "end"} <= run.marks.keys() else None
+    d = run.between()
+    return None if d is None else d.cpu_s
 
 
 def _rss_mb(run: LoadRun) -> float | None:
-    return run.between()[1] / 1024 if {"start", "end"} <= run.marks.keys() else None
+    d = run.between()
+    return None if d is None else d.rss_kb / 1024
 
 
 def _from_result(run: LoadRun, *pairs: tuple[str, str]) -> dict[str, Value]:

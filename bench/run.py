@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import LoadRun, run_load
-from plan import GROUPS, Case, build
+from plan import GROUPS, LOADGEN_LIMIT, Case, build
 from report import CaseResult, scaleout, table
-from servers import ROOT, start
+from servers import CLEAN_EXITS, ROOT, start
 
 QUICK = {
     "fanout": "50x100",
@@ -121,7 +121,7 @@ def run_case(case: Case, server_name: str, workdir: Path) -> LoadRun:
         run = LoadRun(server_name, case.load, case.params, errors=[f"{exc!r}"])
     finally:
         code = server.stop()
-    if code not in (0, -15):  # -15: SIGTERM, how node ends
+    if code not in CLEAN_EXITS:
         run.errors.append(f"server exit {code}: {server.log_tail(2)}")
     return run
 
@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         f"load generator on core 1; {ns.rounds} round(s), median.\n"
         "python/node: the ratio of the figures "
         "(↑: higher is better, else lower is better). "
-        "⚠: the load generator used >= 90% of its core: not trustworthy.\n"
+        f"⚠: the load generator used >= {LOADGEN_LIMIT:.0f}% of its core: "
+        "not trustworthy.\n"
     )
     print(table(results))
     summary = scaleout(results)

@@ -16,6 +16,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE = "0"
+CLEAN_EXITS = (0, -15)
+"""A server's exit status after stop(): -15 (SIGTERM) is how node ends."""
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -216,7 +218,7 @@ class Cluster:
     def stop(self, timeout: float = 10.0) -> int:
         codes = [app.stop(timeout) for app in self.apps]
         self.redis.stop(timeout)
-        return next((code for code in codes if code not in (0, -15)), 0)
+        return next((code for code in codes if code not in CLEAN_EXITS), 0)
 
     def log_tail(self, lines: int = 5) -> str:
         return " | ".join(app.log_tail(lines) for app in self.apps)
