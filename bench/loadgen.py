@@ -99,15 +99,11 @@ class _Session:
         s = self.server.sample()
         entry: dict[str, Any] = {**s.as_dict(), "t": round(s.t - self.start_t, 3)}
         if self.slow is not None:
+            assert self.run.slow is not None  # set along with self.slow
             entry |= self.slow.tcp()
-            dropped = entry["server_state"] != "ESTABLISHED"
-            if (
-                dropped
-                and self.run.slow is not None
-                and "dropped_s" not in self.run.slow
-            ):
-                self.run.slow |= {"dropped_s": entry["t"]}
-                self.run.slow |= {"dropped_state": entry["server_state"]}
+            state = entry["server_state"]
+            if state != "ESTABLISHED" and "dropped_s" not in self.run.slow:
+                self.run.slow |= {"dropped_s": entry["t"], "dropped_state": state}
         self.run.samples.append(entry)
 
     def mark(self, name: str, msg: dict[str, Any]) -> None:
@@ -133,7 +129,7 @@ class _Session:
 
     def watch(self) -> None:
         """Keep watching the slow client until it is dropped or watch_s."""
-        if self.slow is None or self.run.slow is None:
+        if self.run.slow is None:
             return
         while time.monotonic() - self.start_t < self.watch_s:
             if "dropped_s" in self.run.slow or not self.server.alive():
@@ -179,18 +175,15 @@ def run_load(
                     )
                     break
                 wait = hard_deadline - now
-                if session.sampling and sample_every:
+                sampling = session.sampling and sample_every > 0
+                if sampling:
                     next_sample = next_sample or now + sample_every
                     wait = min(wait, max(0.0, next_sample - now))
                 try:
                     line = lines.get(timeout=wait)
                 except queue.Empty:
                     line = ""
-                if (
-                    session.sampling
-                    and sample_every
-                    and time.monotonic() >= next_sample
-                ):
+                if sampling and time.monotonic() >= next_sample:
                     session.sample()
                     next_sample += sample_every
                 if line is None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadgen import LoadRun
-from servers import CLUSTER
+from servers import CLUSTER, IN_MEMORY, NODE, ONE_COMMIT, PYTHON
 
 Value = float | str | None
 GROUPS = ("fanout", "rate", "joinstorm", "idle", "slow", "acked", "scaleout")
@@ -31,7 +31,7 @@ class Case:
     load: str  # the scenario in bench/scenarios.js
     params: dict[str, Any]
     timeout_s: float
-    servers: tuple[str, ...] = ("node", "python")
+    servers: tuple[str, ...] = (NODE, PYTHON)
     sample_every: float = 0.0
     watch_s: float = 0.0
 
@@ -200,7 +200,7 @@ def _fanouts(
 ) -> list[Case]:
     """The fanout load, one case per size in ``spec`` and per --window."""
     cases = []
-    windows = [int(w) for w in str(ns.window).split(",") if w]
+    windows = [int(w) for w in ns.window.split(",") if w]
     for (clients, messages), window in itertools.product(_sizes(spec, 2), windows):
         t = 30 + clients**2 / 50_000 + clients * messages / 10_000
         params = {
@@ -222,7 +222,7 @@ def _fanouts(
 def build(ns: argparse.Namespace) -> list[Case]:
     """Every case the command line asks for, in GROUPS order."""
     c, scale = ns.concurrency, ns.timeout_scale
-    cases = _fanouts("fanout", ns.fanout, ns, ("node", "python"))
+    cases = _fanouts("fanout", ns.fanout, ns, (NODE, PYTHON))
     for clients, hz, seconds in _sizes(ns.rate, 3):
         t = 30 + clients**2 / 50_000 + seconds + ns.drain
         params = {
@@ -239,7 +239,7 @@ def build(ns: argparse.Namespace) -> list[Case]:
                 "rate",
                 params,
                 t * scale,
-                servers=("node", "python", "python :memory:"),
+                servers=(NODE, PYTHON, IN_MEMORY),
             )
         )
     for (clients,) in _sizes(ns.joinstorm, 1):
@@ -297,9 +297,9 @@ def build(ns: argparse.Namespace) -> list[Case]:
             "messages": messages,
             "concurrency": c,
         }
-        servers = ("node", "python", "python --max-group 1")
+        servers = (NODE, PYTHON, ONE_COMMIT)
         label = f"acked {clients} clients, {senders} senders × {messages}"
         cases.append(Case("acked", label, "acked", params, 60 * scale, servers=servers))
-    servers = ("node", "python", CLUSTER)
+    servers = (NODE, PYTHON, CLUSTER)
     cases += _fanouts("scaleout", ns.scaleout, ns, servers, "scale-out: ")
     return [case for case in cases if case.group in ns.only]

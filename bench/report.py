@@ -16,7 +16,7 @@ from plan import (
     figures,
     notes,
 )
-from servers import CLUSTER
+from servers import CLUSTER, NODE, PYTHON
 
 
 @dataclass
@@ -90,7 +90,7 @@ def scaleout(results: list[CaseResult]) -> str:
     for res in results:
         if res.case.group != "scaleout":
             continue
-        one = res.figures("python").get(CPU_PER_DELIVERY)
+        one = res.figures(PYTHON).get(CPU_PER_DELIVERY)
         two = res.figures(CLUSTER).get(CPU_PER_DELIVERY)
         if isinstance(one, int | float) and isinstance(two, int | float) and one:
             lines.append(
@@ -107,18 +107,18 @@ def table(results: list[CaseResult]) -> str:
     )
     lines = [head + " notes |", "|---|---|---|---|---|---|---|"]
     for res in results:
-        node = res.figures("node")
-        node_cpu = res.loadgen_cpu("node")
+        node = res.figures(NODE)
+        node_cpu = res.loadgen_cpu(NODE)
         for server in res.case.servers:
-            if server == "node":
+            if server == NODE:
                 continue
             mine = res.figures(server)
             cpu = res.loadgen_cpu(server)
             label = (
-                res.case.label if server == "python" else f"{res.case.label} [{server}]"
+                res.case.label if server == PYTHON else f"{res.case.label} [{server}]"
             )
             remarks = (
-                [f"node: {n}" for n in res.notes("node")] if server == "python" else []
+                [f"{NODE}: {n}" for n in res.notes(NODE)] if server == PYTHON else []
             )
             remarks += [f"{server}: {n}" for n in res.notes(server)]
             for i, name in enumerate(dict.fromkeys([*node, *mine])):

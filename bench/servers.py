@@ -19,6 +19,8 @@ SERVER_CORE = "0"
 CLEAN_EXITS = (0, -15)
 """A server's exit status after stop(): -15 (SIGTERM) is how node ends."""
 TICK = os.sysconf("SC_CLK_TCK")
+QUIESCE_WINDOW_S = 0.25
+QUIESCE_TIMEOUT_S = 20.0
 
 
 def free_port() -> int:
@@ -27,29 +29,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The servers under test, by the names the table shows.
+NODE = "node"
+"""bench/reference.js (socket.io 4.8, no history)."""
+PYTHON = "python"
+"""app.py with its defaults (SQLite history, group commit) but no rate limit."""
+ONE_COMMIT = "python --max-group 1"
+"""PYTHON with one commit per message."""
+IN_MEMORY = "python :memory:"
+"""PYTHON with its history in memory."""
 CLUSTER = "python ×2 over Redis"
+"""Two app.py processes sharing a redis-server (history in Redis Streams), all
+three on the server's core; clients alternate between the two."""
 
 
 def command(name: str, port: int, db: Path, redis_url: str = "") -> list[str]:
-    """How to start the server called ``name`` (see ``SERVERS``)."""
-    if name == "node":
+    """How to start the server called ``name`` (one of the names above)."""
+    if name == NODE:
         return ["node", str(ROOT / "bench/reference.js"), str(port)]
     python = [str(ROOT / ".venv/bin/python"), str(ROOT / "app.py")]
     args = ["--port", str(port), "--rate-limit", "0", "--db", str(db)]
-    if name == "python --max-group 1":
+    if name == ONE_COMMIT:
         args += ["--max-group", "1"]
-    if name == "python :memory:":
+    if name == IN_MEMORY:
         args[-1] = ":memory:"
     if redis_url:
         args += ["--redis-url", redis_url]
     return [*python, *args]
-
-
-SERVERS = ("node", "python", "python --max-group 1", "python :memory:", CLUSTER)
-"""node: bench/reference.js (socket.io 4.8, no history). python: app.py with
-its defaults (SQLite history, group commit) but no rate limit. The cluster:
-two app.py processes sharing a redis-server (history in Redis Streams), all
-three on the server's core; clients alternate between the two."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +129,14 @@ class Server:
                 rss = int(line.split()[1])
         return Sample(time.monotonic(), cpu, rss, busy())
 
-    def quiesce(self, timeout: float = 20.0, window: float = 0.25) -> float:
-        """Wait until the server is idle: at most one clock tick over ``window``.
-
-        Returns the seconds waited; gives up at ``timeout``.
-        """
+    def quiesce(self) -> float:
+        """Wait until the server is idle: at most one clock tick over
+        QUIESCE_WINDOW_S. Returns the seconds waited; gives up at
+        QUIESCE_TIMEOUT_S."""
         started = time.monotonic()
         last = self.sample()
-        while time.monotonic() - started < timeout:
-            time.sleep(window)
+        while time.monotonic() - started < QUIESCE_TIMEOUT_S:
+            time.sleep(QUIESCE_WINDOW_S)
             now = self.sample()
             if now.cpu_s - last.cpu_s <= 1.5 / TICK:
                 break
@@ -189,7 +194,6 @@ class Cluster:
             argv = command(name, port, workdir / f"unused-{port}.db", url)
             self.apps.append(Server(f"app {port}", workdir, argv, port))
         self.parts = [self.redis, *self.apps]
-        self.pid = self.apps[0].pid
         self.port = self.apps[0].port
 
     @property
@@ -209,8 +213,8 @@ class Cluster:
             parts[-1].busy_s,
         )
 
-    def quiesce(self, timeout: float = 20.0, window: float = 0.25) -> float:
-        return sum(part.quiesce(timeout, window) for part in self.parts)
+    def quiesce(self) -> float:
+        return sum(part.quiesce() for part in self.parts)
 
     def alive(self) -> bool:
         return all(part.alive() for part in self.parts)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from servers import ROOT, Server
+from servers import PYTHON, ROOT, Server
 
 LOADGEN_CORE = "1"
 
@@ -42,7 +42,7 @@ def reading(server: Server) -> dict[str, Any]:
 
 
 def run(ns: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    server = Server("python", workdir)
+    server = Server(PYTHON, workdir)
     server.wait_ready()
     params = {
         "clients": ns.clients,
