@@ -25,7 +25,6 @@ class Client {
     this.acks = new Map();
     this.connected = false;
     this.closed = false;
-    this.closeInfo = null;
   }
 
   // Resolves once the namespace CONNECT is answered (`40{"sid":...}`).
@@ -44,7 +43,6 @@ class Client {
       });
       ws.on("close", (code) => {
         this.closed = true;
-        this.closeInfo = { code, at: performance.now() };
         for (const cb of this.acks.values()) cb(null);
         this.acks.clear();
         if (!this.connected) fail(new Error(`closed before connect (${code})`));

@@ -20,7 +20,6 @@ class Tracker {
     this.received = 0;
     this.duplicates = 0;
     this.stray = 0;
-    this.firstAt = 0;
     this.lastAt = 0;
     this.got = new Uint8Array(0);
     this.latencies = new Float64Array(0);
@@ -66,7 +65,6 @@ class Tracker {
       return;
     }
     this.got[slot] = 1;
-    if (this.received === 0) this.firstAt = now;
     this.latencies[this.received++] = now - sent;
     this.lastAt = now;
     if (this.received === this.expected && this.onDone) this.onDone();
