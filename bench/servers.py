@@ -1,7 +1,9 @@
 """The servers under test: how each is started, watched through /proc, stopped.
 
 Every server runs pinned to core 0 (``taskset -c 0``), on a free loopback
-port, with its output in a log file. It is stopped by its PID only.
+port, with its output in a log file and without the caller's ``CHAT_*``
+environment variables (app.py would take them as its settings). It is
+stopped by its PID only.
 """
 
 from __future__ import annotations
@@ -91,9 +93,11 @@ class Server:
         self.log_path = workdir / f"{slug}-{self.port}.log"
         if argv is None:
             argv = command(name, self.port, workdir / f"{slug}-{self.port}.db")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 ["taskset", "-c", SERVER_CORE, *argv],
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
