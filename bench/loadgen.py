@@ -10,12 +10,16 @@ sampled every second, along with the slow client's TCP state.
 from __future__ import annotations
 
 import json
+import os
 import queue
+import resource
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from servers import ROOT, Runner, Sample
@@ -24,6 +28,19 @@ from slowclient import SlowClient
 LOADGEN_CORE = "1"
 GRACE_S = 30.0
 """On top of the load's own timeout, before the load generator is killed."""
+
+
+def pin_beside_loadgen() -> None:
+    """Move this process onto the load generator's core, off the server's, and
+    let it open as many files as it may (a load has thousands of sockets)."""
+    os.sched_setaffinity(0, {int(LOADGEN_CORE)})
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def save_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
 
 
 @dataclass
@@ -145,7 +162,14 @@ def run_load(
     timeout_s: float,
     sample_every: float = 0.0,
     watch_s: float = 0.0,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
 ) -> LoadRun:
+    """Runs ``load`` (a scenario of bench/scenarios.js) against ``server``.
+
+    ``on_message`` is given every JSON line the load generator prints, once
+    it has been dealt with here (a soak's ``window`` lines, say); at a mark,
+    the load generator waits until it returns.
+    """
     run = LoadRun(server.name, load, params)
     session = _Session(server, run, watch_s)
     argv = [
@@ -197,12 +221,15 @@ def run_load(
                     continue
                 if "mark" in msg:
                     session.mark(str(msg["mark"]), msg)
-                    proc.stdin.write("go\n")
-                    proc.stdin.flush()
                 elif "result" in msg:
                     run.result = msg["result"]
                 elif "error" in msg:
                     run.errors.append(f"load generator failed: {msg['error'][:500]}")
+                if on_message is not None:
+                    on_message(msg)
+                if "mark" in msg:
+                    proc.stdin.write("go\n")
+                    proc.stdin.flush()
         except (OSError, ValueError) as exc:  # /proc gone, pipe closed
             alive = "running" if server.alive() else f"exited ({server.log_tail()})"
             run.errors.append(f"{exc!r}; server {alive}")

@@ -33,7 +33,6 @@ import datetime
 import importlib.metadata
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadgen import LoadRun, run_load
+from loadgen import LoadRun, pin_beside_loadgen, run_load, save_json
 from plan import GROUPS, LOADGEN_LIMIT, Case, build
 from report import CaseResult, scaleout, table
 from servers import CLEAN_EXITS, ROOT, start
@@ -175,15 +174,12 @@ def write_json(path: Path, meta: dict[str, Any], results: list[CaseResult]) -> N
         }
         for r in results
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**meta, "cases": cases}, indent=1, ensure_ascii=False))
+    save_json(path, {**meta, "cases": cases})
 
 
 def main(argv: list[str] | None = None) -> None:
     ns = parse(argv)
-    os.sched_setaffinity(0, {1})  # beside the load generator, off the server's core
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    pin_beside_loadgen()
     cases = build(ns)
     meta: dict[str, Any] = {
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
