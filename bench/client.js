@@ -106,9 +106,12 @@ class Client {
     });
   }
 
-  async join(name) {
-    const reply = await this.request("join", name);
-    if (!reply || !reply.ok) throw new Error(`join ${name}: ${JSON.stringify(reply)}`);
+  // `what`: a nickname, or { name, room, format }.
+  async join(what) {
+    const reply = await this.request("join", what);
+    if (!reply || !reply.ok) {
+      throw new Error(`join ${typeof what === "string" ? what : JSON.stringify(what)}: ${JSON.stringify(reply)}`);
+    }
     return reply;
   }
 
@@ -117,8 +120,9 @@ class Client {
   }
 }
 
-// Connect (and join, if `name(i)` is given) `count` clients, at most
-// `concurrency` at a time. Stops early at `deadline` (performance.now()).
+// Connect `count` clients, at most `concurrency` at a time, and join each
+// with `name(i)` if given (see join()). Stops early at `deadline`
+// (performance.now()).
 // Returns { clients, failures } with clients in index order (holes removed).
 // ``url`` may list several servers, comma-separated (processes sharing a
 // Redis): client i goes to the i-th, round robin.

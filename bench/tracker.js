@@ -12,6 +12,11 @@ function text(seq, bytes = 0) {
   return bytes > head.length ? head + "x".repeat(bytes - head.length) : head;
 }
 
+// The p-th percentile of `sorted` (ascending), null if it is empty.
+function percentile(sorted, p) {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null;
+}
+
 class Tracker {
   constructor(messages) {
     this.messages = messages;
@@ -99,8 +104,7 @@ class Tracker {
 
   summary() {
     const sorted = this.latencies.subarray(0, this.received).sort();
-    const pct = (p) =>
-      sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null;
+    const pct = (p) => percentile(sorted, p);
     return {
       expected: this.expected,
       received: this.received,
@@ -114,4 +118,4 @@ class Tracker {
   }
 }
 
-module.exports = { Tracker, text };
+module.exports = { Tracker, text, percentile };
