@@ -1,5 +1,5 @@
 // The loads. Each takes (ctx, params) and returns a plain result object.
-// ctx.mark(name, extra) tells bench/run.py that a moment has come ("start":
+// ctx.mark(name, extra) tells bench/loadgen.py that a moment has come ("start":
 // just before the first send, "end": at the last delivery) and waits until
 // it has read the server's CPU time and RSS. ctx.deadline bounds every wait;
 // a scenario that runs out of time still returns what it counted.
@@ -83,7 +83,7 @@ async function fanout(ctx, { clients, messages, window = 64, concurrency = 50 })
 }
 
 // One sender at a fixed rate on a timer (open loop, no acks), everyone
-// receives. With `slow`, bench/run.py adds a client that stops reading.
+// receives. With `slow`, bench/loadgen.py adds a client that stops reading.
 async function rate(ctx, { clients, hz, seconds, bytes = 0, drain = 20, slow = false, concurrency = 50 }) {
   const count = Math.round(hz * seconds);
   const tracker = new Tracker(count);
@@ -119,7 +119,7 @@ async function rate(ctx, { clients, hz, seconds, bytes = 0, drain = 20, slow = f
   const sentAt = performance.now();
   const complete = await tracker.done(Math.min(ctx.deadline, sentAt + drain * 1000));
   const measured = stop();
-  await ctx.mark("end"); // run.py may watch the slow client a while longer
+  await ctx.mark("end"); // loadgen.py may watch the slow client a while longer
   const leave = tracker.leaves.find((l) => l.text.includes('"slow"'));
   return {
     clients: cs.length,
