@@ -25,7 +25,6 @@ class Client {
     this.acks = new Map();
     this.connected = false;
     this.closed = false;
-    this.closeInfo = null;
   }
 
   // Resolves once the namespace CONNECT is answered (`40{"sid":...}`).
@@ -44,7 +43,6 @@ class Client {
       });
       ws.on("close", (code) => {
         this.closed = true;
-        this.closeInfo = { code, at: performance.now() };
         for (const cb of this.acks.values()) cb(null);
         this.acks.clear();
         if (!this.connected) fail(new Error(`closed before connect (${code})`));
@@ -108,9 +106,12 @@ class Client {
     });
   }
 
-  async join(name) {
-    const reply = await this.request("join", name);
-    if (!reply || !reply.ok) throw new Error(`join ${name}: ${JSON.stringify(reply)}`);
+  // `what`: a nickname, or { name, room, format }.
+  async join(what) {
+    const reply = await this.request("join", what);
+    if (!reply || !reply.ok) {
+      throw new Error(`join ${typeof what === "string" ? what : JSON.stringify(what)}: ${JSON.stringify(reply)}`);
+    }
     return reply;
   }
 
@@ -119,8 +120,9 @@ class Client {
   }
 }
 
-// Connect (and join, if `name(i)` is given) `count` clients, at most
-// `concurrency` at a time. Stops early at `deadline` (performance.now()).
+// Connect `count` clients, at most `concurrency` at a time, and join each
+// with `name(i)` if given (see join()). Stops early at `deadline`
+// (performance.now()).
 // Returns { clients, failures } with clients in index order (holes removed).
 // ``url`` may list several servers, comma-separated (processes sharing a
 // Redis): client i goes to the i-th, round robin.

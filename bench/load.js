@@ -1,10 +1,11 @@
-// Load generator for bench/run.py, one scenario per process:
+// Load generator for bench/loadgen.py (which bench/run.py and bench/soak.py
+// use), one scenario per process:
 //
 //   node bench/load.js SCENARIO URL '{"clients": 200, ..., "timeout_s": 120}'
 //
 // Speaks Engine.IO v4 / Socket.IO v5 over `ws` directly (bench/client.js).
-// Talks to run.py in JSON lines: it prints {"mark": name, ...} and waits
-// for one line on stdin before going on (so run.py can read the server's
+// Talks to loadgen.py in JSON lines: it prints {"mark": name, ...} and waits
+// for one line on stdin before going on (so loadgen.py can read the server's
 // CPU time and RSS at that moment), then prints {"result": {...}} and exits.
 // Scenarios are in bench/scenarios.js.
 "use strict";

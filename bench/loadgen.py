@@ -10,12 +10,16 @@ sampled every second, along with the slow client's TCP state.
 from __future__ import annotations
 
 import json
+import os
 import queue
+import resource
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from servers import ROOT, Runner, Sample
@@ -24,6 +28,19 @@ from slowclient import SlowClient
 LOADGEN_CORE = "1"
 GRACE_S = 30.0
 """On top of the load's own timeout, before the load generator is killed."""
+
+
+def pin_beside_loadgen() -> None:
+    """Move this process onto the load generator's core, off the server's, and
+    let it open as many files as it may (a load has thousands of sockets)."""
+    os.sched_setaffinity(0, {int(LOADGEN_CORE)})
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def save_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
 
 
 @dataclass
@@ -39,22 +56,27 @@ class LoadRun:
     slow: dict[str, Any] | None = None
     wall_s: float = 0.0
 
-    def between(self, first: str = "start", last: str = "end") -> tuple[float, float]:
-        """(server CPU seconds, RSS growth in KB) from mark to mark."""
-        a, b = self.marks[first], self.marks[last]
-        return b.cpu_s - a.cpu_s, b.rss_kb - a.rss_kb
+    def between(self) -> Sample | None:
+        """From the "start" mark to the "end" mark: each field's change (``t``:
+        the seconds between). None unless both marks were reached."""
+        a, b = self.marks.get("start"), self.marks.get("end")
+        if a is None or b is None:
+            return None
+        return Sample(
+            b.t - a.t, b.cpu_s - a.cpu_s, b.rss_kb - a.rss_kb, b.busy_s - a.busy_s
+        )
 
     def others_pct(self) -> float | None:
         """CPU used by other processes from start to end, in % of one core."""
         r = self.result or {}
-        if not {"start", "end"} <= self.marks.keys() or "loadgen_cpu_pct" not in r:
+        d = self.between()
+        if d is None or "loadgen_cpu_pct" not in r:
             return None
-        a, b = self.marks["start"], self.marks["end"]
         loadgen = float(r["loadgen_cpu_pct"]) / 100 * float(r["seconds"])
-        other = (b.busy_s - a.busy_s) - (b.cpu_s - a.cpu_s) - loadgen
-        if b.t - a.t < 1.0:  # too few 10 ms ticks to tell
+        other = d.busy_s - d.cpu_s - loadgen
+        if d.t < 1.0:  # too few 10 ms ticks to tell
             return None
-        return max(0.0, other) / (b.t - a.t) * 100
+        return max(0.0, other) / d.t * 100
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,15 +116,11 @@ class _Session:
         s = self.server.sample()
         entry: dict[str, Any] = {**s.as_dict(), "t": round(s.t - self.start_t, 3)}
         if self.slow is not None:
+            assert self.run.slow is not None  # set along with self.slow
             entry |= self.slow.tcp()
-            dropped = entry["server_state"] != "ESTABLISHED"
-            if (
-                dropped
-                and self.run.slow is not None
-                and "dropped_s" not in self.run.slow
-            ):
-                self.run.slow |= {"dropped_s": entry["t"]}
-                self.run.slow |= {"dropped_state": entry["server_state"]}
+            state = entry["server_state"]
+            if state != "ESTABLISHED" and "dropped_s" not in self.run.slow:
+                self.run.slow |= {"dropped_s": entry["t"], "dropped_state": state}
         self.run.samples.append(entry)
 
     def mark(self, name: str, msg: dict[str, Any]) -> None:
@@ -128,7 +146,7 @@ class _Session:
 
     def watch(self) -> None:
         """Keep watching the slow client until it is dropped or watch_s."""
-        if self.slow is None or self.run.slow is None:
+        if self.run.slow is None:
             return
         while time.monotonic() - self.start_t < self.watch_s:
             if "dropped_s" in self.run.slow or not self.server.alive():
@@ -144,7 +162,14 @@ def run_load(
     timeout_s: float,
     sample_every: float = 0.0,
     watch_s: float = 0.0,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
 ) -> LoadRun:
+    """Runs ``load`` (a scenario of bench/scenarios.js) against ``server``.
+
+    ``on_message`` is given every JSON line the load generator prints, once
+    it has been dealt with here (a soak's ``window`` lines, say); at a mark,
+    the load generator waits until it returns.
+    """
     run = LoadRun(server.name, load, params)
     session = _Session(server, run, watch_s)
     argv = [
@@ -174,18 +199,15 @@ def run_load(
                     )
                     break
                 wait = hard_deadline - now
-                if session.sampling and sample_every:
+                sampling = session.sampling and sample_every > 0
+                if sampling:
                     next_sample = next_sample or now + sample_every
                     wait = min(wait, max(0.0, next_sample - now))
                 try:
                     line = lines.get(timeout=wait)
                 except queue.Empty:
                     line = ""
-                if (
-                    session.sampling
-                    and sample_every
-                    and time.monotonic() >= next_sample
-                ):
+                if sampling and time.monotonic() >= next_sample:
                     session.sample()
                     next_sample += sample_every
                 if line is None:
@@ -199,12 +221,15 @@ def run_load(
                     continue
                 if "mark" in msg:
                     session.mark(str(msg["mark"]), msg)
-                    proc.stdin.write("go\n")
-                    proc.stdin.flush()
                 elif "result" in msg:
                     run.result = msg["result"]
                 elif "error" in msg:
                     run.errors.append(f"load generator failed: {msg['error'][:500]}")
+                if on_message is not None:
+                    on_message(msg)
+                if "mark" in msg:
+                    proc.stdin.write("go\n")
+                    proc.stdin.flush()
         except (OSError, ValueError) as exc:  # /proc gone, pipe closed
             alive = "running" if server.alive() else f"exited ({server.log_tail()})"
             run.errors.append(f"{exc!r}; server {alive}")

@@ -9,12 +9,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadgen import LoadRun
-from servers import CLUSTER
+from servers import CLUSTER, IN_MEMORY, NODE, ONE_COMMIT, PYTHON
 
 Value = float | str | None
 GROUPS = ("fanout", "rate", "joinstorm", "idle", "slow", "acked", "scaleout")
 LOADGEN_LIMIT = 90.0
 """Load generator CPU (% of its core) from which its figures are not trusted."""
+
+# Figure labels used in more than one place.
+CPU_PER_DELIVERY = "server CPU µs/delivery"
+DELIVERIES_PER_S = "deliveries/s"
+MESSAGES_PER_S = "messages/s"
+LOST = "deliveries lost"
+DROPPED = "slow client dropped"
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,7 @@ class Case:
     load: str  # the scenario in bench/scenarios.js
     params: dict[str, Any]
     timeout_s: float
-    servers: tuple[str, ...] = ("node", "python")
+    servers: tuple[str, ...] = (NODE, PYTHON)
     sample_every: float = 0.0
     watch_s: float = 0.0
 
@@ -34,11 +41,19 @@ def _r(run: LoadRun) -> dict[str, Any]:
 
 
 def _cpu(run: LoadRun) -> float | None:
-    return run.between()[0] if {"start", "end"} <= run.marks.keys() else None
+    d = run.between()
+    return None if d is None else d.cpu_s
 
 
 def _rss_mb(run: LoadRun) -> float | None:
-    return run.between()[1] / 1024 if {"start", "end"} <= run.marks.keys() else None
+    d = run.between()
+    return None if d is None else d.rss_kb / 1024
+
+
+def _from_result(run: LoadRun, *pairs: tuple[str, str]) -> dict[str, Value]:
+    """Each (figure, result key) pair's value, then the deliveries lost."""
+    r = _r(run)
+    return {**{figure: r.get(key) for figure, key in pairs}, LOST: r.get("lost")}
 
 
 def _fanout(run: LoadRun) -> dict[str, Value]:
@@ -46,20 +61,11 @@ def _fanout(run: LoadRun) -> dict[str, Value]:
     per = cpu / received * 1e6 if cpu is not None and received else None
     seconds = _r(run).get("seconds")
     rate = received / seconds if received and seconds else None
-    return {
-        "server CPU µs/delivery": per,
-        "deliveries/s": rate,
-        "deliveries lost": _r(run).get("lost"),
-    }
+    return {CPU_PER_DELIVERY: per, DELIVERIES_PER_S: rate, **_from_result(run)}
 
 
 def _rate(run: LoadRun) -> dict[str, Value]:
-    r = _r(run)
-    return {
-        "p50 ms": r.get("p50_ms"),
-        "p99 ms": r.get("p99_ms"),
-        "deliveries lost": r.get("lost"),
-    }
+    return _from_result(run, ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"))
 
 
 def _joinstorm(run: LoadRun) -> dict[str, Value]:
@@ -104,30 +110,16 @@ def _dropped(run: LoadRun) -> str:
     return "; ".join(parts) or f"no, in {watched:.0f} s"
 
 
-def _slow(run: LoadRun) -> dict[str, Value]:
-    return {
-        **_rss_range(run),
-        "others' p99 ms": _r(run).get("p99_ms"),
-        "deliveries lost": _r(run).get("lost"),
-        "slow client dropped": _dropped(run),
-    }
-
-
 def _baseline(run: LoadRun) -> dict[str, Value]:
-    return {
-        **_rss_range(run),
-        "others' p99 ms": _r(run).get("p99_ms"),
-        "deliveries lost": _r(run).get("lost"),
-    }
+    return {**_rss_range(run), **_from_result(run, ("others' p99 ms", "p99_ms"))}
+
+
+def _slow(run: LoadRun) -> dict[str, Value]:
+    return {**_baseline(run), DROPPED: _dropped(run)}
 
 
 def _acked(run: LoadRun) -> dict[str, Value]:
-    r = _r(run)
-    return {
-        "messages/s": r.get("messages_per_s"),
-        "p99 ms": r.get("p99_ms"),
-        "deliveries lost": r.get("lost"),
-    }
+    return _from_result(run, (MESSAGES_PER_S, "messages_per_s"), ("p99 ms", "p99_ms"))
 
 
 FIGURES: dict[str, Callable[[LoadRun], dict[str, Value]]] = {
@@ -140,8 +132,8 @@ FIGURES: dict[str, Callable[[LoadRun], dict[str, Value]]] = {
     "slow baseline": _baseline,
     "acked": _acked,
 }
-HIGHER_IS_BETTER = {"messages/s", "deliveries/s"}
-NOT_A_RATIO = {"deliveries lost", "slow client dropped"}
+HIGHER_IS_BETTER = {MESSAGES_PER_S, DELIVERIES_PER_S}
+NOT_A_RATIO = {LOST, DROPPED}
 
 
 def figures(case: Case, run: LoadRun) -> dict[str, Value]:
@@ -199,28 +191,38 @@ def _sizes(spec: str, n: int) -> list[tuple[int, ...]]:
     return out
 
 
-def build(ns: argparse.Namespace) -> list[Case]:
-    """Every case the command line asks for, in GROUPS order."""
-    c, scale = ns.concurrency, ns.timeout_scale
-    cases: list[Case] = []
-    windows = [int(w) for w in str(ns.window).split(",") if w]
-    for (clients, messages), window in itertools.product(_sizes(ns.fanout, 2), windows):
+def _fanouts(
+    group: str,
+    spec: str,
+    ns: argparse.Namespace,
+    servers: tuple[str, ...],
+    label_prefix: str = "",
+) -> list[Case]:
+    """The fanout load, one case per size in ``spec`` and per --window."""
+    cases = []
+    windows = [int(w) for w in ns.window.split(",") if w]
+    for (clients, messages), window in itertools.product(_sizes(spec, 2), windows):
         t = 30 + clients**2 / 50_000 + clients * messages / 10_000
         params = {
             "clients": clients,
             "messages": messages,
             "window": window,
-            "concurrency": c,
+            "concurrency": ns.concurrency,
         }
-        cases.append(
-            Case(
-                "fanout",
-                f"fanout {clients} clients × {messages} msgs, {window} in flight",
-                "fanout",
-                params,
-                t * scale,
-            )
+        label = (
+            f"{label_prefix}fanout {clients} clients × {messages} msgs, "
+            f"{window} in flight"
         )
+        cases.append(
+            Case(group, label, "fanout", params, t * ns.timeout_scale, servers=servers)
+        )
+    return cases
+
+
+def build(ns: argparse.Namespace) -> list[Case]:
+    """Every case the command line asks for, in GROUPS order."""
+    c, scale = ns.concurrency, ns.timeout_scale
+    cases = _fanouts("fanout", ns.fanout, ns, (NODE, PYTHON))
     for clients, hz, seconds in _sizes(ns.rate, 3):
         t = 30 + clients**2 / 50_000 + seconds + ns.drain
         params = {
@@ -237,7 +239,7 @@ def build(ns: argparse.Namespace) -> list[Case]:
                 "rate",
                 params,
                 t * scale,
-                servers=("node", "python", "python :memory:"),
+                servers=(NODE, PYTHON, IN_MEMORY),
             )
         )
     for (clients,) in _sizes(ns.joinstorm, 1):
@@ -288,27 +290,6 @@ def build(ns: argparse.Namespace) -> list[Case]:
                 watch_s=ns.slow_watch,
             )
         )
-    for (clients, messages), window in itertools.product(
-        _sizes(ns.scaleout, 2), windows
-    ):
-        params = {
-            "clients": clients,
-            "messages": messages,
-            "window": window,
-            "concurrency": c,
-        }
-        t = 30 + clients**2 / 50_000 + clients * messages / 10_000
-        cases.append(
-            Case(
-                "scaleout",
-                f"scale-out: fanout {clients} clients × {messages} msgs, "
-                f"{window} in flight",
-                "fanout",
-                params,
-                t * scale,
-                servers=("node", "python", CLUSTER),
-            )
-        )
     for clients, senders, messages in _sizes(ns.acked, 3):
         params = {
             "clients": clients,
@@ -316,7 +297,9 @@ def build(ns: argparse.Namespace) -> list[Case]:
             "messages": messages,
             "concurrency": c,
         }
-        servers = ("node", "python", "python --max-group 1")
+        servers = (NODE, PYTHON, ONE_COMMIT)
         label = f"acked {clients} clients, {senders} senders × {messages}"
         cases.append(Case("acked", label, "acked", params, 60 * scale, servers=servers))
+    servers = (NODE, PYTHON, CLUSTER)
+    cases += _fanouts("scaleout", ns.scaleout, ns, servers, "scale-out: ")
     return [case for case in cases if case.group in ns.only]

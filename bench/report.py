@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from loadgen import LoadRun
 from plan import (
+    CPU_PER_DELIVERY,
     HIGHER_IS_BETTER,
     LOADGEN_LIMIT,
     NOT_A_RATIO,
@@ -15,7 +16,7 @@ from plan import (
     figures,
     notes,
 )
-from servers import CLUSTER
+from servers import CLUSTER, NODE, PYTHON
 
 
 @dataclass
@@ -89,8 +90,8 @@ def scaleout(results: list[CaseResult]) -> str:
     for res in results:
         if res.case.group != "scaleout":
             continue
-        one = res.figures("python").get("server CPU µs/delivery")
-        two = res.figures(CLUSTER).get("server CPU µs/delivery")
+        one = res.figures(PYTHON).get(CPU_PER_DELIVERY)
+        two = res.figures(CLUSTER).get(CPU_PER_DELIVERY)
         if isinstance(one, int | float) and isinstance(two, int | float) and one:
             lines.append(
                 f"{res.case.label}: two processes over Redis (both app processes "
@@ -106,18 +107,18 @@ def table(results: list[CaseResult]) -> str:
     )
     lines = [head + " notes |", "|---|---|---|---|---|---|---|"]
     for res in results:
-        node = res.figures("node")
-        node_cpu = res.loadgen_cpu("node")
+        node = res.figures(NODE)
+        node_cpu = res.loadgen_cpu(NODE)
         for server in res.case.servers:
-            if server == "node":
+            if server == NODE:
                 continue
             mine = res.figures(server)
             cpu = res.loadgen_cpu(server)
             label = (
-                res.case.label if server == "python" else f"{res.case.label} [{server}]"
+                res.case.label if server == PYTHON else f"{res.case.label} [{server}]"
             )
             remarks = (
-                [f"node: {n}" for n in res.notes("node")] if server == "python" else []
+                [f"{NODE}: {n}" for n in res.notes(NODE)] if server == PYTHON else []
             )
             remarks += [f"{server}: {n}" for n in res.notes(server)]
             for i, name in enumerate(dict.fromkeys([*node, *mine])):

@@ -33,7 +33,6 @@ import datetime
 import importlib.metadata
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,10 +40,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadgen import LoadRun, run_load
-from plan import GROUPS, Case, build
+from loadgen import LoadRun, pin_beside_loadgen, run_load, save_json
+from plan import GROUPS, LOADGEN_LIMIT, Case, build
 from report import CaseResult, scaleout, table
-from servers import ROOT, start
+from servers import CLEAN_EXITS, ROOT, start
 
 QUICK = {
     "fanout": "50x100",
@@ -121,7 +120,7 @@ def run_case(case: Case, server_name: str, workdir: Path) -> LoadRun:
         run = LoadRun(server_name, case.load, case.params, errors=[f"{exc!r}"])
     finally:
         code = server.stop()
-    if code not in (0, -15):  # -15: SIGTERM, how node ends
+    if code not in CLEAN_EXITS:
         run.errors.append(f"server exit {code}: {server.log_tail(2)}")
     return run
 
@@ -175,15 +174,12 @@ def write_json(path: Path, meta: dict[str, Any], results: list[CaseResult]) -> N
         }
         for r in results
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**meta, "cases": cases}, indent=1, ensure_ascii=False))
+    save_json(path, {**meta, "cases": cases})
 
 
 def main(argv: list[str] | None = None) -> None:
     ns = parse(argv)
-    os.sched_setaffinity(0, {1})  # beside the load generator, off the server's core
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    pin_beside_loadgen()
     cases = build(ns)
     meta: dict[str, Any] = {
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -216,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         f"load generator on core 1; {ns.rounds} round(s), median.\n"
         "python/node: the ratio of the figures "
         "(↑: higher is better, else lower is better). "
-        "⚠: the load generator used >= 90% of its core: not trustworthy.\n"
+        f"⚠: the load generator used >= {LOADGEN_LIMIT:.0f}% of its core: "
+        "not trustworthy.\n"
     )
     print(table(results))
     summary = scaleout(results)

@@ -1,12 +1,12 @@
 // The loads. Each takes (ctx, params) and returns a plain result object.
-// ctx.mark(name, extra) tells bench/run.py that a moment has come ("start":
+// ctx.mark(name, extra) tells bench/loadgen.py that a moment has come ("start":
 // just before the first send, "end": at the last delivery) and waits until
 // it has read the server's CPU time and RSS. ctx.deadline bounds every wait;
 // a scenario that runs out of time still returns what it counted.
 "use strict";
 const { monitorEventLoopDelay } = require("perf_hooks");
-const { Client, connectMany } = require("./client");
-const { Tracker, text } = require("./tracker");
+const { connectMany } = require("./client");
+const { Tracker, text, percentile } = require("./tracker");
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -83,7 +83,7 @@ async function fanout(ctx, { clients, messages, window = 64, concurrency = 50 })
 }
 
 // One sender at a fixed rate on a timer (open loop, no acks), everyone
-// receives. With `slow`, bench/run.py adds a client that stops reading.
+// receives. With `slow`, bench/loadgen.py adds a client that stops reading.
 async function rate(ctx, { clients, hz, seconds, bytes = 0, drain = 20, slow = false, concurrency = 50 }) {
   const count = Math.round(hz * seconds);
   const tracker = new Tracker(count);
@@ -119,7 +119,7 @@ async function rate(ctx, { clients, hz, seconds, bytes = 0, drain = 20, slow = f
   const sentAt = performance.now();
   const complete = await tracker.done(Math.min(ctx.deadline, sentAt + drain * 1000));
   const measured = stop();
-  await ctx.mark("end"); // run.py may watch the slow client a while longer
+  await ctx.mark("end"); // loadgen.py may watch the slow client a while longer
   const leave = tracker.leaves.find((l) => l.text.includes('"slow"'));
   return {
     clients: cs.length,
@@ -212,32 +212,21 @@ async function soak(ctx, { clients, rooms, hz, seconds, window_s = 10, drain = 2
   const count = Math.round(hz * seconds);
   const perRoom = Math.floor(count / rooms);
   const trackers = Array.from({ length: rooms }, () => new Tracker(perRoom));
-  const urls = ctx.url.split(",");
-  const members = Array.from({ length: rooms }, () => []);
+  // Client i joins as u<i>, the (i / rooms)-th of room i % rooms. The rooms
+  // fill one after the other.
+  const members = [];
   const failures = [];
-  let next = 0;
-  async function worker() {
-    while (next < clients && performance.now() < ctx.deadline) {
-      const i = next++;
-      const room = i % rooms;
-      const local = Math.floor(i / rooms);
-      const client = new Client(urls[i % urls.length], local, {
-        message: (c, data) => trackers[room].deliver(c, data),
-      });
-      try {
-        await client.connect();
-        const reply = await client.request("join", { name: `u${i}`, room: `r${room}`, format: "tutorial" });
-        if (!reply || !reply.ok) throw new Error(JSON.stringify(reply));
-        members[room][local] = client;
-      } catch (err) {
-        client.close();
-        failures.push({ index: i, error: String(err.message || err) });
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(concurrency, clients) }, worker));
   for (let r = 0; r < rooms; r++) {
-    members[r] = members[r].filter(Boolean);
+    const joined = await connectMany(ctx.url, Math.max(0, Math.ceil((clients - r) / rooms)), {
+      hooks: { message: (c, data) => trackers[r].deliver(c, data) },
+      name: (k) => ({ name: `u${k * rooms + r}`, room: `r${r}`, format: "tutorial" }),
+      concurrency,
+      deadline: ctx.deadline,
+    });
+    members.push(joined.clients);
+    failures.push(...joined.failures.map((f) => ({ ...f, index: f.index * rooms + r })));
+  }
+  for (let r = 0; r < rooms; r++) {
     trackers[r].expect(members[r].length);
     if (!members[r].length || !(await trackers[r].flush(members[r][0], ctx.deadline))) {
       return { clients, rooms, ...failed(failures), complete: false, error: `room ${r} did not settle` };
@@ -253,7 +242,7 @@ async function soak(ctx, { clients, rooms, hz, seconds, window_s = 10, drain = 2
   const report = (now) => {
     const parts = trackers.map((t, r) => t.latencies.subarray(since[r], t.received));
     const window = Float64Array.from(parts.flatMap((p) => Array.from(p))).sort();
-    const pct = (p) => (window.length ? window[Math.min(window.length - 1, Math.floor((p / 100) * window.length))] : null);
+    const pct = (p) => percentile(window, p);
     ctx.emit({ window: { t: (now - t0) / 1000, seconds: (now - windowStart) / 1000, deliveries: window.length, p50_ms: pct(50), p99_ms: pct(99) } });
     trackers.forEach((t, r) => (since[r] = t.received));
     windowStart = now;

@@ -1,7 +1,9 @@
 """The servers under test: how each is started, watched through /proc, stopped.
 
 Every server runs pinned to core 0 (``taskset -c 0``), on a free loopback
-port, with its output in a log file. It is stopped by its PID only.
+port, with its output in a log file and without the caller's ``CHAT_*``
+environment variables (app.py would take them as its settings). It is
+stopped by its PID only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE = "0"
+CLEAN_EXITS = (0, -15)
+"""A server's exit status after stop(): -15 (SIGTERM) is how node ends."""
 TICK = os.sysconf("SC_CLK_TCK")
+QUIESCE_WINDOW_S = 0.25
+QUIESCE_TIMEOUT_S = 20.0
 
 
 def free_port() -> int:
@@ -25,29 +31,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The servers under test, by the names the table shows.
+NODE = "node"
+"""bench/reference.js (socket.io 4.8, no history)."""
+PYTHON = "python"
+"""app.py with its defaults (SQLite history, group commit) but no rate limit."""
+ONE_COMMIT = "python --max-group 1"
+"""PYTHON with one commit per message."""
+IN_MEMORY = "python :memory:"
+"""PYTHON with its history in memory."""
 CLUSTER = "python ×2 over Redis"
+"""Two app.py processes sharing a redis-server (history in Redis Streams), all
+three on the server's core; clients alternate between the two."""
 
 
 def command(name: str, port: int, db: Path, redis_url: str = "") -> list[str]:
-    """How to start the server called ``name`` (see ``SERVERS``)."""
-    if name == "node":
+    """How to start the server called ``name`` (one of the names above)."""
+    if name == NODE:
         return ["node", str(ROOT / "bench/reference.js"), str(port)]
     python = [str(ROOT / ".venv/bin/python"), str(ROOT / "app.py")]
     args = ["--port", str(port), "--rate-limit", "0", "--db", str(db)]
-    if name == "python --max-group 1":
+    if name == ONE_COMMIT:
         args += ["--max-group", "1"]
-    if name == "python :memory:":
+    if name == IN_MEMORY:
         args[-1] = ":memory:"
     if redis_url:
         args += ["--redis-url", redis_url]
     return [*python, *args]
-
-
-SERVERS = ("node", "python", "python --max-group 1", "python :memory:", CLUSTER)
-"""node: bench/reference.js (socket.io 4.8, no history). python: app.py with
-its defaults (SQLite history, group commit) but no rate limit. The cluster:
-two app.py processes sharing a redis-server (history in Redis Streams), all
-three on the server's core; clients alternate between the two."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +93,11 @@ class Server:
         self.log_path = workdir / f"{slug}-{self.port}.log"
         if argv is None:
             argv = command(name, self.port, workdir / f"{slug}-{self.port}.db")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 ["taskset", "-c", SERVER_CORE, *argv],
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -121,15 +133,14 @@ class Server:
                 rss = int(line.split()[1])
         return Sample(time.monotonic(), cpu, rss, busy())
 
-    def quiesce(self, timeout: float = 20.0, window: float = 0.25) -> float:
-        """Wait until the server is idle: at most one clock tick over ``window``.
-
-        Returns the seconds waited; gives up at ``timeout``.
-        """
+    def quiesce(self) -> float:
+        """Wait until the server is idle: at most one clock tick over
+        QUIESCE_WINDOW_S. Returns the seconds waited; gives up at
+        QUIESCE_TIMEOUT_S."""
         started = time.monotonic()
         last = self.sample()
-        while time.monotonic() - started < timeout:
-            time.sleep(window)
+        while time.monotonic() - started < QUIESCE_TIMEOUT_S:
+            time.sleep(QUIESCE_WINDOW_S)
             now = self.sample()
             if now.cpu_s - last.cpu_s <= 1.5 / TICK:
                 break
@@ -187,7 +198,6 @@ class Cluster:
             argv = command(name, port, workdir / f"unused-{port}.db", url)
             self.apps.append(Server(f"app {port}", workdir, argv, port))
         self.parts = [self.redis, *self.apps]
-        self.pid = self.apps[0].pid
         self.port = self.apps[0].port
 
     @property
@@ -207,8 +217,8 @@ class Cluster:
             parts[-1].busy_s,
         )
 
-    def quiesce(self, timeout: float = 20.0, window: float = 0.25) -> float:
-        return sum(part.quiesce(timeout, window) for part in self.parts)
+    def quiesce(self) -> float:
+        return sum(part.quiesce() for part in self.parts)
 
     def alive(self) -> bool:
         return all(part.alive() for part in self.parts)
@@ -216,7 +226,7 @@ class Cluster:
     def stop(self, timeout: float = 10.0) -> int:
         codes = [app.stop(timeout) for app in self.apps]
         self.redis.stop(timeout)
-        return next((code for code in codes if code not in (0, -15)), 0)
+        return next((code for code in codes if code not in CLEAN_EXITS), 0)
 
     def log_tail(self, lines: int = 5) -> str:
         return " | ".join(app.log_tail(lines) for app in self.apps)

@@ -34,14 +34,21 @@ TCP_STATES = {
 }
 
 
+NAME = "slow"
+"""Its nickname: bench/scenarios.js finds its leave by it."""
+RCVBUF = 4096
+TIMEOUT_S = 10.0
+"""For each read and write on its socket (all of them while it joins)."""
+MAX_FRAMES = 10_000
+"""Frames read while waiting for an answer before giving up."""
+
+
 class SlowClient:
-    def __init__(
-        self, port: int, name: str = "slow", rcvbuf: int = 4096, timeout: float = 10
-    ) -> None:
+    def __init__(self, port: int) -> None:
         self.server_port = port
         self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(timeout)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        self.sock.settimeout(TIMEOUT_S)
         self.sock.connect(("127.0.0.1", port))
         self.port = int(self.sock.getsockname()[1])
         self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
@@ -50,7 +57,7 @@ class SlowClient:
         self._until("0")  # Engine.IO OPEN
         self._send("40")
         self._until("40")  # Socket.IO CONNECT answered
-        self._send("421" + json.dumps(["join", name]))
+        self._send("421" + json.dumps(["join", NAME]))
         reply = json.loads(self._until("431[")[3:])[0]
         if not (isinstance(reply, dict) and reply.get("ok")):
             raise RuntimeError(f"slow client could not join: {reply}")
@@ -97,9 +104,9 @@ class SlowClient:
             payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         return b0 & 0x0F, payload
 
-    def _until(self, prefix: str, limit: int = 10_000) -> str:
+    def _until(self, prefix: str) -> str:
         """Read text frames until one starts with ``prefix``; answer pings."""
-        for _ in range(limit):
+        for _ in range(MAX_FRAMES):
             opcode, payload = self._frame()
             if opcode == 8:
                 raise ConnectionError("server sent a WebSocket close")
@@ -110,7 +117,7 @@ class SlowClient:
                 self._send("3")
             elif text.startswith(prefix):
                 return text
-        raise RuntimeError(f"no {prefix!r} frame in {limit} frames")
+        raise RuntimeError(f"no {prefix!r} frame in {MAX_FRAMES} frames")
 
     def _send(self, text: str) -> None:
         payload = text.encode()

@@ -5,7 +5,8 @@ Starts app.py (history on: SQLite, group commit) pinned to core 0, runs the
 reports the deliveries, the latency and the server's memory and open file
 descriptors. At the end: deliveries expected against seen (they must be
 equal), and memory and descriptors at the start and the end. Exits 1 when
-a delivery was lost or doubled.
+a delivery was lost or doubled, or when the run did not complete or gave
+no result.
 
     .venv/bin/python bench/soak.py [--clients 2000 --rooms 20 --rate 100 --minutes 5]
 """
@@ -13,19 +14,15 @@ a delivery was lost or doubled.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from servers import ROOT, Server
-
-LOADGEN_CORE = "1"
+from loadgen import pin_beside_loadgen, run_load, save_json
+from servers import PYTHON, ROOT, Server
 
 
 def open_fds(pid: int) -> int:
@@ -42,42 +39,33 @@ def reading(server: Server) -> dict[str, Any]:
 
 
 def run(ns: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    server = Server("python", workdir)
-    server.wait_ready()
     params = {
         "clients": ns.clients,
         "rooms": ns.rooms,
         "hz": ns.rate,
         "seconds": ns.minutes * 60,
         "window_s": ns.window,
-        "timeout_s": ns.minutes * 60 + 300,
     }
-    argv = ["taskset", "-c", LOADGEN_CORE, "node", str(ROOT / "bench/load.js")]
-    argv += ["soak", server.url, json.dumps(params)]
-    out: dict[str, Any] = {"params": params, "windows": []}
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdin is not None and proc.stdout is not None
+    timeout_s = ns.minutes * 60 + 300
+    out: dict[str, Any] = {"params": {**params, "timeout_s": timeout_s}, "windows": []}
+    server = Server(PYTHON, workdir)
+
+    def on_message(msg: dict[str, Any]) -> None:
+        if "mark" in msg:
+            out[msg["mark"]] = reading(server)
+        elif "window" in msg:
+            window = {**msg["window"], **reading(server)}
+            out["windows"].append(window)
+            print(row(window), file=sys.stderr, flush=True)
+
     try:
-        for line in proc.stdout:
-            msg = json.loads(line)
-            if "mark" in msg:
-                if msg.get("quiesce"):
-                    server.quiesce()
-                out[msg["mark"]] = reading(server)
-                proc.stdin.write("\n")
-                proc.stdin.flush()
-            elif "window" in msg:
-                window = {**msg["window"], **reading(server)}
-                out["windows"].append(window)
-                print(row(window), file=sys.stderr, flush=True)
-            elif "result" in msg:
-                out["result"] = msg["result"]
-        proc.wait(timeout=30)
+        server.wait_ready()
+        load = run_load(server, "soak", params, timeout_s, on_message=on_message)
+        if load.result is not None:
+            out["result"] = load.result
+        if load.errors:
+            out["errors"] = load.errors
     finally:
-        if proc.poll() is None:
-            proc.kill()
         out["exit"] = server.stop()
     return out
 
@@ -114,6 +102,7 @@ def report(out: dict[str, Any]) -> str:
     ]
     if r.get("failed"):
         lines.append(f"- {r['failed']} clients failed to join: {r.get('failures')}")
+    lines += [f"- {error}" for error in out.get("errors", [])]
     return "\n".join(lines)
 
 
@@ -126,15 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=30, help="seconds a row")
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/soak.json")
     ns = parser.parse_args(argv)
-    os.sched_setaffinity(0, {1})
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    pin_beside_loadgen()
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
     with tempfile.TemporaryDirectory(prefix="chat-soak-") as tmp:
         out = run(ns, Path(tmp))
     out["started"] = started
-    ns.json.parent.mkdir(parents=True, exist_ok=True)
-    ns.json.write_text(json.dumps(out, indent=1))
+    save_json(ns.json, out)
     print(f"\n{started}\n\n{report(out)}")
     r = out.get("result", {})
     good = r.get("complete") and r.get("lost") == 0 and r.get("duplicates") == 0

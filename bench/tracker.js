@@ -12,6 +12,11 @@ function text(seq, bytes = 0) {
   return bytes > head.length ? head + "x".repeat(bytes - head.length) : head;
 }
 
+// The p-th percentile of `sorted` (ascending), null if it is empty.
+function percentile(sorted, p) {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null;
+}
+
 class Tracker {
   constructor(messages) {
     this.messages = messages;
@@ -20,7 +25,6 @@ class Tracker {
     this.received = 0;
     this.duplicates = 0;
     this.stray = 0;
-    this.firstAt = 0;
     this.lastAt = 0;
     this.got = new Uint8Array(0);
     this.latencies = new Float64Array(0);
@@ -66,7 +70,6 @@ class Tracker {
       return;
     }
     this.got[slot] = 1;
-    if (this.received === 0) this.firstAt = now;
     this.latencies[this.received++] = now - sent;
     this.lastAt = now;
     if (this.received === this.expected && this.onDone) this.onDone();
@@ -101,8 +104,7 @@ class Tracker {
 
   summary() {
     const sorted = this.latencies.subarray(0, this.received).sort();
-    const pct = (p) =>
-      sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null;
+    const pct = (p) => percentile(sorted, p);
     return {
       expected: this.expected,
       received: this.received,
@@ -116,4 +118,4 @@ class Tracker {
   }
 }
 
-module.exports = { Tracker, text };
+module.exports = { Tracker, text, percentile };
