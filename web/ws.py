@@ -102,7 +102,8 @@ class WebSocketDoor:
             for conn in conns:
                 if conn != skip:
                     self._peers[conn].outlet.write(data)
-            self.stats.deliveries.labels("ws").inc(len(run) * len(conns))
+            readers = len(conns) - (skip in conns)
+            self.stats.deliveries.labels("ws").inc(len(run) * readers)
 
     def attach(self, member: Member) -> bool:
         if member.conn not in self._peers:
