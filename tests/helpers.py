@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import os
 import shutil
 import socket
 import struct
 import subprocess
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import socketio
 
 CI = os.environ.get("CI", "").lower() == "true"
 TIMEOUT = 5.0
+
+T = TypeVar("T")
 
 
 def need(program: str) -> str:
@@ -30,6 +33,32 @@ def need(program: str) -> str:
             pytest.fail(message + " (CI=true: a missing tool is a failure)")
         pytest.skip(message)
     return path
+
+
+async def eventually(
+    cond: Callable[[], T | Awaitable[T]],
+    timeout: float = TIMEOUT,
+    every: float = 0.05,
+) -> T:
+    """Wait until ``cond()`` returns something true, and return that.
+
+    ``cond`` may be a function or a coroutine function; it is called every
+    ``every`` seconds. AssertionError when ``timeout`` seconds have passed.
+    """
+    try:
+        async with asyncio.timeout(timeout) as deadline:
+            while True:
+                result = cond()
+                if inspect.isawaitable(result):
+                    result = await result
+                if result:
+                    return result  # type: ignore[return-value]
+                await asyncio.sleep(every)
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # cond's own
+        name = getattr(cond, "__qualname__", repr(cond))
+        raise AssertionError(f"{name} still false after {timeout} s") from None
 
 
 class Inbox:
@@ -197,15 +226,21 @@ class Daemon:
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        for _ in range(100):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{what} exited with {self.proc.returncode}")
+        proc = self.proc
+
+        def listening() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with {proc.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                    return True
             except OSError:
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"{what} did not start in 5 s")
+                return False
+
+        try:
+            await eventually(listening, timeout=5.0)
+        except AssertionError:
+            raise RuntimeError(f"{what} did not start in 5 s") from None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

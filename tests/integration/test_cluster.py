@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from cluster.connection import connect
-from tests.helpers import SioClient
+from tests.helpers import SioClient, eventually
 from tests.redis_server import RedisServer
 from web.keys import SERVICE
 
@@ -115,9 +115,8 @@ async def test_a_reconnect_takes_over_its_name_from_another_process(pair) -> Non
     await old.inbox.wait("joined")
     new = await SioClient().connect(base(pair[1]), auth=auth)
     assert (await new.inbox.wait("joined"))["name"] == "phone"
-    async with asyncio.timeout(5):
-        while old.sio.connected:  # kicked by its own process, told over the bus
-            await asyncio.sleep(0.05)
+    # Kicked by its own process, told over the bus.
+    await eventually(lambda: not old.sio.connected)
     await asyncio.sleep(0.3)
     assert (
         watcher.inbox.of("leave") == [] and watcher.inbox.of("join").count("phone") == 1
@@ -153,12 +152,12 @@ async def test_redis_going_away_and_coming_back(
             async with http.get(base(servers[0]) + "/readyz") as resp:
                 assert resp.status == 503 and "Redis" in (await resp.json())["problem"]
             await redis.start()  # same port, same data
-            async with asyncio.timeout(15):
-                while True:
-                    async with http.get(base(servers[1]) + "/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                    await asyncio.sleep(0.2)
+
+            async def ready() -> bool:
+                async with http.get(base(servers[1]) + "/readyz") as resp:
+                    return resp.status == 200
+
+            await eventually(ready, timeout=15, every=0.2)
         for client, text in ((a, "after a"), (b, "after b")):
             reply = await client.call("message", text)
             assert reply["ok"], reply
@@ -244,9 +243,7 @@ async def test_the_bus_stops_even_when_its_read_eats_the_cancellation(
     bus = RedisBus(redis_server.url, redis, "p1", Stats())
     task = asyncio.create_task(bus.listen(nothing, nothing, nothing))
     try:
-        async with asyncio.timeout(5):
-            while not bus.connected:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: bus.connected)
         await asyncio.sleep(0.2)  # inside get_message now
         task.cancel()
         done, _ = await asyncio.wait([task], timeout=3)
@@ -294,9 +291,7 @@ async def test_a_flushed_redis_starts_a_new_history_everywhere(
     refused = await a.call("message", "lost with the old history")
     assert refused["error"]["code"] == "unavailable"
     # Both processes drop their clients, which reconnect and start again.
-    async with asyncio.timeout(10):
-        while a.sio.connected or b.sio.connected:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: not (a.sio.connected or b.sio.connected), timeout=10)
     backs = []
     for name, server in (("ann", pair[0]), ("bob", pair[1])):
         auth = {"name": name, "client": name[0], "after": 1, "epoch": old}

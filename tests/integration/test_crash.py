@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SioClient, send_until_cancelled
+from tests.helpers import SioClient, eventually, send_until_cancelled
 from tests.server_process import ServerProcess
 
 ROOM = "crash"
@@ -50,15 +50,18 @@ async def test_kill_9_keeps_every_acked_message_once(tmp_path: Path) -> None:
                 asyncio.create_task(send_until_cancelled(c, f"r{round_}w{i}", acked))
                 for i, c in enumerate(clients)
             ]
-            async with asyncio.timeout(15):
-                while len(acked) < before + PER_ROUND:
-                    await asyncio.sleep(0.01)
+            await eventually(
+                lambda goal=before + PER_ROUND: len(acked) >= goal,
+                timeout=15,
+                every=0.01,
+            )
             await server.kill()
             # Read what the dead server had already sent (acks in flight)
             # before giving up on the calls still waiting.
-            async with asyncio.timeout(5):
-                while any(c.sio.connected for c in clients):
-                    await asyncio.sleep(0.02)
+            await eventually(
+                lambda clients=clients: not any(c.sio.connected for c in clients),
+                every=0.02,
+            )
             for task in senders:
                 task.cancel()
             await asyncio.gather(*senders, return_exceptions=True)

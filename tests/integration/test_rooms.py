@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from app import create_app
 from config import Config
-from tests.helpers import TIMEOUT, SioClient, free_port
+from tests.helpers import TIMEOUT, SioClient, eventually, free_port
 
 
 async def test_rooms_are_separate(sio_client) -> None:
@@ -136,9 +136,7 @@ async def test_reconnect_takes_over_its_own_stale_connection(sio_client) -> None
     await old.inbox.wait("joined")
     new = await sio_client(auth=auth)  # before the old one timed out
     assert (await new.inbox.wait("joined"))["name"] == "phone"
-    async with asyncio.timeout(TIMEOUT):
-        while old.sio.connected:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: not old.sio.connected)
     assert "phone" not in watcher.inbox.of("leave")
     impostor = await sio_client(auth={"name": "phone", "client": "other"})
     err = await impostor.inbox.wait("chat_error")
@@ -173,9 +171,7 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
     await writer.join("writer")
     for i in range(2):
         assert (await writer.call("message", f"before{i}"))["ok"]
-    async with asyncio.timeout(TIMEOUT):
-        while len(seen) < 2:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: len(seen) >= 2)
 
     await server.close()  # the whole server goes away, connections and all
     assert not reader.sio.connected
@@ -192,9 +188,7 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
         url, auth=auth, transports=["websocket"], wait_timeout=TIMEOUT
     )
 
-    async with asyncio.timeout(15):
-        while len(seen) < 5:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: len(seen) >= 5, timeout=15)
     await asyncio.sleep(0.3)
     assert sorted(seen) == [1, 2, 3, 4, 5] and len(seen) == 5
     await reader.sio.disconnect()

@@ -7,7 +7,6 @@ stops root as well), a small tmpfs filled up.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import TIMEOUT, SioClient, need_chattr
+from tests.helpers import SioClient, eventually, need_chattr
 from tests.server_process import ServerProcess
 
 Start = Callable[[Path], Awaitable[ServerProcess]]
@@ -63,13 +62,13 @@ async def health(server: ServerProcess) -> tuple[int, dict[str, Any]]:
 
 async def healthy_again(server: ServerProcess) -> None:
     """/healthz turns 200 by itself (the store tries a write each second)."""
-    for _ in range(int(TIMEOUT / 0.1)):
+
+    async def healthy() -> dict[str, Any] | None:
         status, body = await health(server)
-        if status == 200:
-            assert body["problem"] is None
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"still unhealthy: {body}")
+        return body if status == 200 else None
+
+    body = await eventually(healthy, every=0.1)
+    assert body["problem"] is None
 
 
 def lines_with(server: ServerProcess, words: str) -> list[str]:

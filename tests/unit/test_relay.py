@@ -12,6 +12,7 @@ from chat.models import ChatEvent, Joined, Member, Message, MessagePosted, NewMe
 from chat.relay import Relay
 from chat.service import ChatService
 from store.sqlite import SQLiteStore
+from tests.helpers import eventually
 
 
 class Doors:
@@ -71,10 +72,7 @@ async def test_each_message_once_and_gaps_filled_from_the_store(
     await relay.deliver(posted(stored[0]))  # again: dropped
     # 2..4 are still on their way (another process); 5 arrives first.
     await relay.deliver(posted(stored[4]))
-    for _ in range(50):
-        if doors.published == [1, 2, 3, 4, 5]:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: doors.published == [1, 2, 3, 4, 5])
     repaired = fanout.stats.registry.get_sample_value("chat_gaps_repaired_total")
     assert doors.published == [1, 2, 3, 4, 5] and repaired == 1
     await relay.deliver(posted(stored[2], stored[5]))  # 3 late, then 6
