@@ -10,11 +10,9 @@ from aiohttp.test_utils import TestServer
 
 from app import create_app
 from config import Config
-from tests.helpers import CI, SioClient
+from tests.helpers import CI, ServerFactory, SioClient, url_of
 from tests.nginx_server import Nginx
 from tests.redis_server import RedisServer
-
-ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -58,7 +56,7 @@ async def server(make_server: ServerFactory) -> TestServer:
 
 @pytest.fixture
 def url(server: TestServer) -> str:
-    return str(server.make_url("")).rstrip("/")
+    return url_of(server)
 
 
 @pytest.fixture

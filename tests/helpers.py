@@ -17,11 +17,21 @@ from typing import Any, TypeVar
 
 import pytest
 import socketio
+from aiohttp.test_utils import TestServer
 
 CI = os.environ.get("CI", "").lower() == "true"
 TIMEOUT = 5.0
 
 T = TypeVar("T")
+
+ServerFactory = Callable[..., Awaitable[TestServer]]
+"""The ``make_server`` fixture: an app server of the test's own, with changes
+to the test's config as keyword arguments."""
+
+
+def url_of(server: TestServer) -> str:
+    """The base URL of a test server, without a trailing slash."""
+    return str(server.make_url("")).rstrip("/")
 
 
 def need(program: str) -> str:

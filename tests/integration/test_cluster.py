@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from cluster.connection import connect
-from tests.helpers import SioClient, eventually
+from tests.helpers import SioClient, eventually, url_of
 from tests.redis_server import RedisServer
 from web.keys import SERVICE
 
@@ -22,13 +22,9 @@ async def pair(redis_server: RedisServer, make_server) -> list[TestServer]:
     return [await make_server(redis_url=redis_server.url) for _ in range(2)]
 
 
-def base(server: TestServer) -> str:
-    return str(server.make_url("")).rstrip("/")
-
-
 async def test_messages_cross_processes_with_the_same_ids(pair) -> None:
-    a = await SioClient().connect(base(pair[0]))
-    b = await SioClient().connect(base(pair[1]))
+    a = await SioClient().connect(url_of(pair[0]))
+    b = await SioClient().connect(url_of(pair[1]))
     await a.join("ann")
     await b.join("bob")
     assert await a.inbox.wait("join", lambda n: n == "bob")
@@ -51,8 +47,8 @@ async def test_messages_cross_processes_with_the_same_ids(pair) -> None:
 
 
 async def test_names_are_unique_across_processes_and_lists_are_shared(pair) -> None:
-    a = await SioClient().connect(base(pair[0]))
-    b = await SioClient().connect(base(pair[1]))
+    a = await SioClient().connect(url_of(pair[0]))
+    b = await SioClient().connect(url_of(pair[1]))
     await a.join("Ann")
     reply = await b.call("join", {"name": "ann"})
     assert (
@@ -63,20 +59,20 @@ async def test_names_are_unique_across_processes_and_lists_are_shared(pair) -> N
     assert reply["users"] == ["Ann", "bob"]
     await b.sio.disconnect()
     assert await a.inbox.wait("leave", lambda n: n == "bob")
-    c = await SioClient().connect(base(pair[1]))
+    c = await SioClient().connect(url_of(pair[1]))
     assert (await c.join("bob"))["users"] == ["Ann", "bob"]  # free again
     for client in (a, c):
         await client.sio.disconnect()
 
 
 async def test_plain_websocket_and_http_work_across_processes(pair) -> None:
-    sio = await SioClient().connect(base(pair[0]))
+    sio = await SioClient().connect(url_of(pair[0]))
     await sio.join("sio")
     async with aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(base(pair[1]) + "/ws")
+        ws = await http.ws_connect(url_of(pair[1]) + "/ws")
         await ws.send_json({"type": "join", "name": "ws"})
         async with http.post(
-            base(pair[0]) + "/api/session", json={"name": "poller"}
+            url_of(pair[0]) + "/api/session", json={"name": "poller"}
         ) as resp:
             assert resp.status == 201
             token = (await resp.json())["token"]
@@ -84,7 +80,7 @@ async def test_plain_websocket_and_http_work_across_processes(pair) -> None:
         await ws.send_json({"type": "usermsg", "message": "from ws"})
         # The token works on the other process too.
         async with http.post(
-            base(pair[1]) + "/api/messages", json={"text": "from http"}, headers=auth
+            url_of(pair[1]) + "/api/messages", json={"text": "from http"}, headers=auth
         ) as resp:
             assert resp.status == 201, await resp.text()
         got: list[Any] = []
@@ -98,9 +94,9 @@ async def test_plain_websocket_and_http_work_across_processes(pair) -> None:
             await sio.inbox.wait("chat", lambda m, i=i: m["id"] == i) for i in (1, 2)
         ]
         assert [m["name"] for m in chats] == ["ws", "poller"]
-        async with http.get(base(pair[1]) + "/api/users") as resp:
+        async with http.get(url_of(pair[1]) + "/api/users") as resp:
             assert (await resp.json())["users"] == ["sio", "ws", "poller"]
-        async with http.delete(base(pair[1]) + "/api/session", headers=auth) as resp:
+        async with http.delete(url_of(pair[1]) + "/api/session", headers=auth) as resp:
             assert resp.status == 204
         assert await sio.inbox.wait("leave", lambda n: n == "poller")
         await ws.close()
@@ -108,12 +104,12 @@ async def test_plain_websocket_and_http_work_across_processes(pair) -> None:
 
 
 async def test_a_reconnect_takes_over_its_name_from_another_process(pair) -> None:
-    watcher = await SioClient().connect(base(pair[0]))
+    watcher = await SioClient().connect(url_of(pair[0]))
     await watcher.join("watcher")
     auth = {"name": "phone", "client": "tab-1"}
-    old = await SioClient().connect(base(pair[0]), auth=auth)
+    old = await SioClient().connect(url_of(pair[0]), auth=auth)
     await old.inbox.wait("joined")
-    new = await SioClient().connect(base(pair[1]), auth=auth)
+    new = await SioClient().connect(url_of(pair[1]), auth=auth)
     assert (await new.inbox.wait("joined"))["name"] == "phone"
     # Kicked by its own process, told over the bus.
     await eventually(lambda: not old.sio.connected)
@@ -132,11 +128,11 @@ async def test_redis_going_away_and_coming_back(
     redis = durable_redis
     try:
         servers = [await make_server(redis_url=redis.url) for _ in range(2)]
-        a = await SioClient().connect(base(servers[0]))
-        b = await SioClient().connect(base(servers[1]))
+        a = await SioClient().connect(url_of(servers[0]))
+        b = await SioClient().connect(url_of(servers[1]))
         await a.join("ann")
         await b.join("bob")
-        cat = await SioClient().connect(base(servers[0]))
+        cat = await SioClient().connect(url_of(servers[0]))
         await cat.join("cat")
         acked = [(await a.call("message", "before"))["id"]]
         redis.stop()
@@ -149,12 +145,12 @@ async def test_redis_going_away_and_coming_back(
         await cat.sio.disconnect()  # its name cannot be given back just now
         assert await a.inbox.wait("leave", lambda n: n == "cat")  # seen here
         async with aiohttp.ClientSession() as http:
-            async with http.get(base(servers[0]) + "/readyz") as resp:
+            async with http.get(url_of(servers[0]) + "/readyz") as resp:
                 assert resp.status == 503 and "Redis" in (await resp.json())["problem"]
             await redis.start()  # same port, same data
 
             async def ready() -> bool:
-                async with http.get(base(servers[1]) + "/readyz") as resp:
+                async with http.get(url_of(servers[1]) + "/readyz") as resp:
                     return resp.status == 200
 
             await eventually(ready, timeout=15, every=0.2)
@@ -171,7 +167,7 @@ async def test_redis_going_away_and_coming_back(
             assert [m["text"] for m in ids] == ["before", "after a", "after b"]
         # Once Redis was back, the name was given back and the leave told.
         assert await b.inbox.wait("leave", lambda n: n == "cat", timeout=10)
-        again = await SioClient().connect(base(servers[1]))
+        again = await SioClient().connect(url_of(servers[1]))
         assert (await again.join("cat"))["ok"]
         for client in (a, b, again):
             await client.sio.disconnect()
@@ -188,8 +184,8 @@ async def test_a_subscription_that_goes_quiet_is_noticed_and_caught_up(
 
     monkeypatch.setattr(bus_module, "PROBE_EVERY", 0.2)
     monkeypatch.setattr(bus_module, "PROBE_DEADLINE", 2.0)
-    a = await SioClient().connect(base(pair[0]))
-    b = await SioClient().connect(base(pair[1]))
+    a = await SioClient().connect(url_of(pair[0]))
+    b = await SioClient().connect(url_of(pair[1]))
     await a.join("ann")
     await b.join("bob")
     # The fault: every subscription open now silently receives nothing more,
@@ -278,8 +274,8 @@ async def test_a_flushed_redis_starts_a_new_history_everywhere(
     pair, redis_server: RedisServer
 ) -> None:
     """A new epoch: ids restart, so every client is made to start again."""
-    a = await SioClient().connect(base(pair[0]), auth={"name": "ann", "client": "a"})
-    b = await SioClient().connect(base(pair[1]), auth={"name": "bob", "client": "b"})
+    a = await SioClient().connect(url_of(pair[0]), auth={"name": "ann", "client": "a"})
+    b = await SioClient().connect(url_of(pair[1]), auth={"name": "bob", "client": "b"})
     for client in (a, b):
         await client.inbox.wait("joined")
     old = (await a.inbox.wait("history"))["epoch"]
@@ -295,7 +291,7 @@ async def test_a_flushed_redis_starts_a_new_history_everywhere(
     backs = []
     for name, server in (("ann", pair[0]), ("bob", pair[1])):
         auth = {"name": name, "client": name[0], "after": 1, "epoch": old}
-        back = await SioClient().connect(base(server), auth=auth)
+        back = await SioClient().connect(url_of(server), auth=auth)
         history = await back.inbox.wait("history")
         assert history["epoch"] != old and history["catchup"] is False
         backs.append(back)

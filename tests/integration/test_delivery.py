@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -12,14 +11,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from chat.models import NewMessage
-from tests.helpers import TIMEOUT, SioClient, StuckReader
+from tests.helpers import TIMEOUT, ServerFactory, SioClient, StuckReader, url_of
 from web.keys import SERVICE, WS_DOOR
-
-ServerFactory = Callable[..., Awaitable[TestServer]]
-
-
-def base(server: TestServer) -> str:
-    return str(server.make_url("")).rstrip("/")
 
 
 async def joined(url: str, name: str, **kwargs: Any) -> SioClient:
@@ -52,7 +45,7 @@ async def test_a_reader_that_stops_is_dropped_and_nobody_else_misses_a_thing(
     make_server: ServerFactory, kind: str
 ) -> None:
     server = await make_server(max_unsent=64 * 1024)
-    url = base(server)
+    url = url_of(server)
     watcher = await joined(url, "watcher")
     other = await joined(url, "other")
     stuck: StuckReader | None = None
@@ -102,7 +95,7 @@ async def test_a_client_gone_silent_costs_nobody_their_copy(
     """A session that stops answering pings times out in the middle of
     broadcasts; everyone after it in the room still gets every message."""
     server = await make_server(ping_interval=0.3, ping_timeout=0.3)
-    url = base(server)
+    url = url_of(server)
     async with aiohttp.ClientSession() as http:
         silent = await http.ws_connect(
             f"{url}/socket.io/?EIO=4&transport=websocket", autoping=False
@@ -135,7 +128,7 @@ async def test_a_catchup_bigger_than_the_bound_arrives_whole(
     make_server: ServerFactory, door: str
 ) -> None:
     server = await make_server(max_unsent=16 * 1024, history=50)
-    url = base(server)
+    url = url_of(server)
     missed = [NewMessage("lobby", "old", f"{i} " + "y" * 200, 0) for i in range(3000)]
     await server.app[SERVICE].store.append_many(missed)  # ~700 KB to catch up on
     talker = await joined(url, "talker")
@@ -223,7 +216,7 @@ class CountingTransport:
 async def test_a_committed_group_is_one_write_per_recipient(
     server: TestServer, sio_client
 ) -> None:
-    url = base(server)
+    url = url_of(server)
     readers = [await sio_client(), await sio_client(transports=["websocket"])]
     for i, reader in enumerate(readers):
         await reader.join(f"r{i}")

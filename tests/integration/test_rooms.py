@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from app import create_app
 from config import Config
-from tests.helpers import TIMEOUT, SioClient, eventually, free_port
+from tests.helpers import TIMEOUT, SioClient, eventually, free_port, url_of
 
 
 async def test_rooms_are_separate(sio_client) -> None:
@@ -53,7 +53,7 @@ async def test_presence_and_leave_notice(sio_client) -> None:
 
 async def test_connection_lost_past_ping_timeout_frees_the_name(make_server) -> None:
     server = await make_server(ping_interval=0.2, ping_timeout=0.3)
-    url = str(server.make_url("")).rstrip("/")
+    url = url_of(server)
     watcher = await SioClient().connect(url)
     await watcher.join("watcher")
     # A raw Engine.IO client that joins, then never answers a ping again:
@@ -86,7 +86,7 @@ async def test_typing_reaches_others_and_clears_on_send(sio_client) -> None:
 
 async def test_joiner_gets_recent_history(make_server) -> None:
     server = await make_server(history=3)
-    url = str(server.make_url("")).rstrip("/")
+    url = url_of(server)
     a = await SioClient().connect(url)
     await a.join("alice")
     for i in range(5):
@@ -148,7 +148,7 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
     config = Config(port=free_port(), db=str(tmp_path / "chat.db"), rate_limit=0)
     server = TestServer(create_app(config), port=config.port)
     await server.start_server()
-    url = str(server.make_url("")).rstrip("/")
+    url = url_of(server)
 
     seen: list[int] = []
     reader = SioClient()
@@ -205,7 +205,7 @@ async def test_a_restart_does_not_flood_the_room(tmp_path: Path) -> None:
     )
     server = TestServer(create_app(config), port=config.port)
     await server.start_server()
-    url = str(server.make_url("")).rstrip("/")
+    url = url_of(server)
     auths = [{"name": n, "client": f"tab-{n}"} for n in ("ann", "bob", "cat")]
     first = [await SioClient().connect(url, auth=auth) for auth in auths]
     for client in first:
