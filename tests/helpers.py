@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 import socketio
 from aiohttp.test_utils import TestServer
@@ -137,6 +138,25 @@ class SioClient:
         reply = await self.call("join", {"name": name, "room": room, "format": form})
         assert reply["ok"], reply
         return reply
+
+
+async def raw_socketio(
+    http: aiohttp.ClientSession, url: str, **ws_kwargs: Any
+) -> aiohttp.ClientWebSocketResponse:
+    """A bare Engine.IO WebSocket, connected to Socket.IO's main namespace.
+
+    Checks the server's OPEN ("0{...}") and CONNECT ("40...") replies;
+    ``ws_kwargs`` go to ``ws_connect`` (``autoping=False``, say).
+    """
+    ws = await http.ws_connect(
+        f"{url}/socket.io/?EIO=4&transport=websocket", **ws_kwargs
+    )
+    opened = await ws.receive_str(timeout=TIMEOUT)
+    assert opened.startswith("0{"), opened
+    await ws.send_str("40")
+    connected = await ws.receive_str(timeout=TIMEOUT)
+    assert connected.startswith("40"), connected
+    return ws
 
 
 class StuckReader:

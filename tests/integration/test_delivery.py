@@ -11,7 +11,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from chat.models import NewMessage
-from tests.helpers import TIMEOUT, ServerFactory, SioClient, StuckReader, url_of
+from tests.helpers import (
+    TIMEOUT,
+    ServerFactory,
+    SioClient,
+    StuckReader,
+    raw_socketio,
+    url_of,
+)
 from web.keys import SERVICE, WS_DOOR
 
 
@@ -97,12 +104,7 @@ async def test_a_client_gone_silent_costs_nobody_their_copy(
     server = await make_server(ping_interval=0.3, ping_timeout=0.3)
     url = url_of(server)
     async with aiohttp.ClientSession() as http:
-        silent = await http.ws_connect(
-            f"{url}/socket.io/?EIO=4&transport=websocket", autoping=False
-        )
-        assert (await silent.receive_str()).startswith("0")
-        await silent.send_str("40")
-        await silent.receive_str()
+        silent = await raw_socketio(http, url, autoping=False)
         await silent.send_str('42["join","silent"]')  # first in the room
 
         async def read_but_never_pong() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import SioClient
+from tests.helpers import SioClient, raw_socketio
 from tests.server_process import ServerProcess
 
 
@@ -20,12 +20,7 @@ async def test_the_real_process_survives_garbage_on_every_door(tmp_path: Path) -
         await watcher.join("watcher")
         async with aiohttp.ClientSession() as http:
             # Socket.IO over WebSocket: answered, then cut off after ten.
-            ws = await http.ws_connect(
-                server.url + "/socket.io/?EIO=4&transport=websocket"
-            )
-            await ws.receive_str()
-            await ws.send_str("40")
-            await ws.receive_str()
+            ws = await raw_socketio(http, server.url)
             for junk in ['42["message"', "4Z", "451-[]", "9", "42{{"] * 2:
                 await ws.send_str(junk)
             answers = []

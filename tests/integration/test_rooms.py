@@ -12,7 +12,14 @@ from aiohttp.test_utils import TestServer
 
 from app import create_app
 from config import Config
-from tests.helpers import TIMEOUT, SioClient, eventually, free_port, url_of
+from tests.helpers import (
+    TIMEOUT,
+    SioClient,
+    eventually,
+    free_port,
+    raw_socketio,
+    url_of,
+)
 
 
 async def test_rooms_are_separate(sio_client) -> None:
@@ -59,10 +66,7 @@ async def test_connection_lost_past_ping_timeout_frees_the_name(make_server) -> 
     # A raw Engine.IO client that joins, then never answers a ping again:
     # what a phone that lost its network looks like to the server.
     async with aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
-        assert (await ws.receive_str()).startswith("0")
-        await ws.send_str("40")
-        assert (await ws.receive_str()).startswith("40")
+        ws = await raw_socketio(http, url)
         await ws.send_str('42["join","lost"]')
         await watcher.inbox.wait("join", lambda n: n == "lost")
         assert await watcher.inbox.wait("leave", lambda n: n == "lost", timeout=5)
