@@ -159,6 +159,20 @@ async def raw_socketio(
     return ws
 
 
+async def next_frame(
+    ws: aiohttp.ClientWebSocketResponse, kind: str, **match: Any
+) -> dict[str, Any]:
+    """The next plain-WebSocket (/ws) frame of ``kind`` whose fields equal
+    ``match``; earlier frames are skipped."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            frame = await ws.receive_json()
+            if frame.get("type") == kind and all(
+                frame.get(k) == v for k, v in match.items()
+            ):
+                return frame
+
+
 class StuckReader:
     """A WebSocket client that says its piece, then never reads again.
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from cluster.connection import connect
-from tests.helpers import SioClient, eventually, url_of
+from tests.helpers import SioClient, eventually, next_frame, url_of
 from tests.redis_server import RedisServer
 from web.keys import SERVICE
 
@@ -83,13 +83,11 @@ async def test_plain_websocket_and_http_work_across_processes(pair) -> None:
             url_of(pair[1]) + "/api/messages", json={"text": "from http"}, headers=auth
         ) as resp:
             assert resp.status == 201, await resp.text()
-        got: list[Any] = []
-        async with asyncio.timeout(5):
-            while len(got) < 2:
-                frame = await ws.receive_json()
-                if frame["type"] == "usermsg":
-                    got.append((frame["id"], frame["name"], frame["message"]))
-        assert got == [(1, "ws", "from ws"), (2, "poller", "from http")]
+        frames = [await next_frame(ws, "usermsg") for _ in range(2)]
+        assert [(f["id"], f["name"], f["message"]) for f in frames] == [
+            (1, "ws", "from ws"),
+            (2, "poller", "from http"),
+        ]
         chats = [
             await sio.inbox.wait("chat", lambda m, i=i: m["id"] == i) for i in (1, 2)
         ]

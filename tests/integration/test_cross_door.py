@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 
-from tests.helpers import TIMEOUT, SioClient
+from tests.helpers import TIMEOUT, SioClient, next_frame
 
 
 async def test_every_kind_sends_and_every_kind_receives(sio_client, url: str) -> None:
@@ -45,13 +43,8 @@ async def test_every_kind_sends_and_every_kind_receives(sio_client, url: str) ->
             "http: from http",
         ]
 
-        got = []
-        async with asyncio.timeout(TIMEOUT):
-            while len(got) < 3:
-                frame = await ws.receive_json()
-                if frame["type"] == "usermsg":
-                    got.append((frame["id"], frame["name"], frame["message"]))
-        assert got == expected
+        frames = [await next_frame(ws, "usermsg") for _ in expected]
+        assert [(f["id"], f["name"], f["message"]) for f in frames] == expected
 
         async with http.get(url + "/api/messages?after=0") as resp:
             page = await resp.json()

@@ -7,6 +7,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from tests.helpers import next_frame
 from tests.nginx_server import Nginx
 from tests.node_client import TRANSPORTS, NodeClient
 
@@ -47,8 +48,7 @@ async def test_plain_websocket_and_api_through_nginx(nginx: Nginx) -> None:
             nginx.url + "/api/messages", json={"text": "hi"}, headers=auth
         ) as resp:
             assert resp.status == 201
-        while (frame := await ws.receive_json(timeout=5))["type"] != "usermsg":
-            pass
+        frame = await next_frame(ws, "usermsg")
         assert (frame["name"], frame["message"]) == ("poller", "hi")
         await ws.close()
         async with http.get(nginx.url + "/readyz") as resp:
