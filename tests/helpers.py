@@ -173,6 +173,16 @@ async def next_frame(
                 return frame
 
 
+async def api_session(
+    http: aiohttp.ClientSession, base: str, name: str, **extra: Any
+) -> dict[str, str]:
+    """POST /api/session as ``name`` (201, or fail); its Authorization header."""
+    async with http.post(f"{base}/api/session", json={"name": name, **extra}) as resp:
+        body = await resp.json()
+        assert resp.status == 201, body
+    return {"Authorization": f"Bearer {body['token']}"}
+
+
 class StuckReader:
     """A WebSocket client that says its piece, then never reads again.
 

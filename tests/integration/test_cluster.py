@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from cluster.connection import connect
-from tests.helpers import SioClient, eventually, next_frame, url_of
+from tests.helpers import SioClient, api_session, eventually, next_frame, url_of
 from tests.redis_server import RedisServer
 from web.keys import SERVICE
 
@@ -71,12 +71,7 @@ async def test_plain_websocket_and_http_work_across_processes(pair) -> None:
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(url_of(pair[1]) + "/ws")
         await ws.send_json({"type": "join", "name": "ws"})
-        async with http.post(
-            url_of(pair[0]) + "/api/session", json={"name": "poller"}
-        ) as resp:
-            assert resp.status == 201
-            token = (await resp.json())["token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = await api_session(http, url_of(pair[0]), "poller")
         await ws.send_json({"type": "usermsg", "message": "from ws"})
         # The token works on the other process too.
         async with http.post(

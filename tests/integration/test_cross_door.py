@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from tests.helpers import TIMEOUT, SioClient, next_frame
+from tests.helpers import TIMEOUT, SioClient, api_session, next_frame
 
 
 async def test_every_kind_sends_and_every_kind_receives(sio_client, url: str) -> None:
@@ -13,9 +13,7 @@ async def test_every_kind_sends_and_every_kind_receives(sio_client, url: str) ->
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(url + "/ws")
         await ws.send_json({"type": "join", "name": "ws"})
-        async with http.post(url + "/api/session", json={"name": "http"}) as resp:
-            token = (await resp.json())["token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = await api_session(http, url, "http")
         # Joins arrive as changes; the Socket.IO client sees both newcomers.
         for name in ("ws", "http"):
             await sio.inbox.wait("user_joined", lambda u, n=name: u["name"] == n)

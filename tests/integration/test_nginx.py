@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.helpers import next_frame
+from tests.helpers import api_session, next_frame
 from tests.nginx_server import Nginx
 from tests.node_client import TRANSPORTS, NodeClient
 
@@ -39,11 +39,7 @@ async def test_plain_websocket_and_api_through_nginx(nginx: Nginx) -> None:
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(nginx.url + "/ws")
         await ws.send_json({"type": "join", "name": "plain"})
-        async with http.post(
-            nginx.url + "/api/session", json={"name": "poller"}
-        ) as resp:
-            assert resp.status == 201
-            auth = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        auth = await api_session(http, nginx.url, "poller")
         async with http.post(
             nginx.url + "/api/messages", json={"text": "hi"}, headers=auth
         ) as resp:
