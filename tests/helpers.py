@@ -268,6 +268,12 @@ def need_chattr(tmp_path: Path) -> str:
     return program
 
 
+def remove_database(path: Path) -> None:
+    """Remove an SQLite database with its -wal and -shm files."""
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        name.unlink()
+
+
 class Daemon:
     """A server process of a test's own: started, awaited on its port, and
     ended by its PID."""

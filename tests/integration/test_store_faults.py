@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SioClient, eventually, need_chattr
+from tests.helpers import SioClient, eventually, remove_database
 from tests.server_process import ServerProcess
 
 Start = Callable[[Path], Awaitable[ServerProcess]]
@@ -84,8 +84,7 @@ async def test_a_removed_database_is_noticed_and_refused(
     bob = await writer(server, "bob")
     assert (await post(alice, "before"))["id"] == 1
     assert (await health(server))[0] == 200
-    for name in (db, tmp_path / "chat.db-wal", tmp_path / "chat.db-shm"):
-        name.unlink()
+    remove_database(db)
 
     status, body = await health(server)  # noticed before anyone posts
     assert status == 503 and "database file was removed" in body["problem"], body
@@ -108,29 +107,6 @@ async def test_a_removed_database_is_noticed_and_refused(
     again = await writer(server)
     assert (await post(again, "after"))["id"] == 1
     await again.sio.disconnect()
-
-
-@pytest.fixture
-def immutable(tmp_path: Path) -> Iterator[Callable[[bool, list[Path]], None]]:
-    """chattr +i / -i: a file nobody may write, root included.
-
-    What a read-only disk does to SQLite (its write fails; SQLite reports an
-    I/O error) on a real file system, and unlike ext4 remounted read-only by
-    the kernel after an error, it can be undone while the file stays open.
-    (``mount -o remount,ro`` is refused while a file is open for writing.)
-    """
-    need_chattr(tmp_path)
-    touched: set[Path] = set()
-
-    def set_(on: bool, files: list[Path]) -> None:
-        touched.update(files)
-        flag = "+i" if on else "-i"
-        subprocess.run(["chattr", flag, *map(str, files)], check=True)
-
-    yield set_
-    left = [str(f) for f in touched if f.exists()]
-    if left:
-        subprocess.run(["chattr", "-i", *left], check=True)
 
 
 async def test_a_read_only_database_refuses_then_recovers_by_itself(

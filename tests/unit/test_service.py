@@ -24,6 +24,7 @@ from chat.models import (
 from chat.rules import ChatError
 from chat.service import ChatService
 from store.sqlite import SQLiteStore
+from tests.helpers import remove_database
 from tests.texts import COMPOSED, DECOMPOSED, TECHNOLOGIST
 
 
@@ -315,8 +316,7 @@ async def test_a_store_fault_fails_the_whole_group_in_words(
     try:
         await service.join("t", "c1", "alice")
         await service.post("c1", "kept")
-        for name in (path, tmp_path / "chat.db-wal", tmp_path / "chat.db-shm"):
-            name.unlink()
+        remove_database(path)
         results = await asyncio.gather(
             *(service.post("c1", str(i)) for i in range(20)), return_exceptions=True
         )
