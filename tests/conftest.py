@@ -14,6 +14,7 @@ from config import Config
 from tests.helpers import CI, ServerFactory, SioClient, need_chattr, url_of
 from tests.nginx_server import Nginx
 from tests.redis_server import RedisServer
+from tests.server_process import ServerProcess, StartProcess
 
 
 @pytest.hookimpl(wrapper=True)
@@ -96,6 +97,22 @@ async def sio_client(url: str) -> AsyncIterator[Callable[..., Awaitable[SioClien
     for client in clients:
         if client.sio.connected:
             await client.sio.disconnect()
+
+
+@pytest.fixture
+async def start_process(tmp_path: Path) -> AsyncIterator[StartProcess]:
+    """Starts ``python app.py`` on a database path, with any more flags;
+    stopped (by PID) at teardown if still running."""
+    started: list[ServerProcess] = []
+
+    async def start(db: Path | str, *flags: str) -> ServerProcess:
+        server = ServerProcess(str(db), *flags, log_dir=tmp_path)
+        started.append(server)
+        return await server.start()
+
+    yield start
+    for server in started:
+        await server.stop()
 
 
 @pytest.fixture

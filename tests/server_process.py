@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,10 @@ class ServerProcess:
             if not page["messages"]:
                 return messages
         raise AssertionError("history did not end")
+
+
+StartProcess = Callable[..., Awaitable[ServerProcess]]
+"""The ``start_process`` fixture: ``await start_process(db, *flags)``."""
 
 
 def run_once(

@@ -4,7 +4,6 @@ nginx: kill -9 of one, and a graceful stop of one."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,17 @@ import pytest
 from tests.helpers import SioClient, send_until_cancelled
 from tests.nginx_server import Nginx
 from tests.redis_server import RedisServer
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, StartProcess
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
 @pytest.fixture
 async def processes(
-    durable_redis: RedisServer, tmp_path: Path
-) -> AsyncIterator[list[ServerProcess]]:
+    durable_redis: RedisServer, start_process: StartProcess, tmp_path: Path
+) -> list[ServerProcess]:
+    """Two app processes on one redis-server (stopped at teardown before it:
+    start_process is set up after durable_redis)."""
     flags = [
         "--redis-url",
         durable_redis.url,
@@ -36,15 +37,7 @@ async def processes(
         "--ping-timeout",
         "2",
     ]
-    started = [
-        await ServerProcess(
-            str(tmp_path / "unused.db"), *flags, log_dir=tmp_path
-        ).start()
-        for _ in range(2)
-    ]
-    yield started
-    for process in started:
-        await process.stop()
+    return [await start_process(tmp_path / "unused.db", *flags) for _ in range(2)]
 
 
 async def members(process: ServerProcess) -> int:

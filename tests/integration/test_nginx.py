@@ -30,7 +30,10 @@ async def subpath(proxy) -> Nginx:
 async def test_socket_io_client_through_nginx(nginx: Nginx, transport: str) -> None:
     """WebSocket upgrades pass; long-polling sticks to one process."""
     client = await NodeClient.start(nginx.url, transport)
-    result = await client.result()
+    try:
+        result = await client.result()
+    finally:
+        await client.close()
     assert result["transport"] == transport
     assert result["received"]["bob"]["chat"]["id"] == result["ack"]["id"]
 
@@ -98,4 +101,7 @@ async def test_the_chat_under_a_sub_path(subpath: Nginx) -> None:
         async with http.get(subpath.url + "/socket.io/socket.io.js") as resp:
             assert resp.status == 404  # nothing outside /chat/ is ours
     client = await NodeClient.start(subpath.url, "websocket", "--path=/chat/socket.io")
-    assert (await client.result())["ack"]["ok"] is True
+    try:
+        assert (await client.result())["ack"]["ok"] is True
+    finally:
+        await client.close()

@@ -9,31 +9,14 @@ from __future__ import annotations
 
 import errno
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import SioClient, eventually, remove_database
-from tests.server_process import ServerProcess
-
-Start = Callable[[Path], Awaitable[ServerProcess]]
-
-
-@pytest.fixture
-async def start(tmp_path: Path) -> AsyncIterator[Start]:
-    """Start the server on a database path; stopped (by PID) at teardown."""
-    servers: list[ServerProcess] = []
-
-    async def run(db: Path) -> ServerProcess:
-        server = ServerProcess(str(db), log_dir=tmp_path)
-        servers.append(server)
-        return await server.start()
-
-    yield run
-    for server in servers:
-        await server.stop()
+from tests.server_process import ServerProcess, StartProcess
 
 
 async def writer(server: ServerProcess, name: str = "writer") -> SioClient:
@@ -76,10 +59,10 @@ def lines_with(server: ServerProcess, words: str) -> list[str]:
 
 
 async def test_a_removed_database_is_noticed_and_refused(
-    tmp_path: Path, start: Start
+    tmp_path: Path, start_process: StartProcess
 ) -> None:
     db = tmp_path / "chat.db"
-    server = await start(db)
+    server = await start_process(db)
     alice = await writer(server, "alice")
     bob = await writer(server, "bob")
     assert (await post(alice, "before"))["id"] == 1
@@ -102,7 +85,7 @@ async def test_a_removed_database_is_noticed_and_refused(
     assert db.stat().st_size == 0  # the old connection left the newcomer alone
 
     # A restart is the recovery: a new database, with a new epoch.
-    server = await start(db)
+    server = await start_process(db)
     assert (await health(server))[0] == 200
     again = await writer(server)
     assert (await post(again, "after"))["id"] == 1
@@ -110,10 +93,12 @@ async def test_a_removed_database_is_noticed_and_refused(
 
 
 async def test_a_read_only_database_refuses_then_recovers_by_itself(
-    tmp_path: Path, start: Start, immutable: Callable[[bool, list[Path]], None]
+    tmp_path: Path,
+    start_process: StartProcess,
+    immutable: Callable[[bool, list[Path]], None],
 ) -> None:
     db = tmp_path / "chat.db"
-    server = await start(db)
+    server = await start_process(db)
     alice = await writer(server)
     assert (await post(alice, "one"))["id"] == 1
     files = [db, tmp_path / "chat.db-wal"]
@@ -168,10 +153,10 @@ def fill(path: Path) -> None:
 
 
 async def test_a_full_disk_refuses_then_recovers_by_itself(
-    small_disk: Path, start: Start
+    small_disk: Path, start_process: StartProcess
 ) -> None:
     db = small_disk / "chat.db"
-    server = await start(db)
+    server = await start_process(db)
     alice = await writer(server)
     assert (await post(alice, "one"))["id"] == 1
     filler = small_disk / "filler"
