@@ -168,8 +168,26 @@ async def test_redis_going_away_and_coming_back(
         redis.stop()
 
 
+@pytest.fixture
+def pubsubs(monkeypatch: pytest.MonkeyPatch) -> set[Any]:
+    """Every redis-py PubSub made from now on (to pick which go deaf).
+
+    Request it before ``pair`` to see those its servers make at start."""
+    from redis.asyncio.client import PubSub
+
+    made: set[Any] = set()
+    real = PubSub.__init__
+
+    def init(self: PubSub, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        made.add(self)
+
+    monkeypatch.setattr(PubSub, "__init__", init)
+    return made
+
+
 async def test_a_subscription_that_goes_quiet_is_noticed_and_caught_up(
-    pair, monkeypatch: pytest.MonkeyPatch
+    pubsubs: set[Any], pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from redis.asyncio.client import PubSub
 
@@ -183,7 +201,7 @@ async def test_a_subscription_that_goes_quiet_is_noticed_and_caught_up(
     await b.join("bob")
     # The fault: every subscription open now silently receives nothing more,
     # as when a connection goes half-dead without an error.
-    deaf = set(PubSubs.live)
+    deaf = set(pubsubs)
     assert deaf
     real = PubSub.get_message
 
@@ -240,27 +258,6 @@ async def test_the_bus_stops_even_when_its_read_eats_the_cancellation(
     finally:
         task.cancel()
         await redis.aclose()
-
-
-class PubSubs:
-    """Every redis-py PubSub made in this process (to pick which go deaf)."""
-
-    live: set[Any] = set()
-
-
-@pytest.fixture(autouse=True)
-def track_pubsubs(monkeypatch: pytest.MonkeyPatch):
-    from redis.asyncio.client import PubSub
-
-    real = PubSub.__init__
-
-    def init(self: PubSub, *args: Any, **kwargs: Any) -> None:
-        real(self, *args, **kwargs)
-        PubSubs.live.add(self)
-
-    monkeypatch.setattr(PubSub, "__init__", init)
-    yield
-    PubSubs.live.clear()
 
 
 async def test_a_flushed_redis_starts_a_new_history_everywhere(
