@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -37,7 +38,9 @@ async def open_polling_reader(url: str, http: aiohttp.ClientSession) -> None:
     """An Engine.IO long-polling client that joins, then never polls again."""
     endpoint = f"{url}/socket.io/?EIO=4&transport=polling"
     async with http.get(endpoint) as resp:
-        sid = (await resp.text()).split('"sid":"')[1].split('"')[0]
+        opened = await resp.text()
+    assert opened.startswith("0{"), opened  # Engine.IO's OPEN packet
+    sid = json.loads(opened[1:])["sid"]
     endpoint += f"&sid={sid}"
     async with http.post(endpoint, data="40") as resp:
         assert resp.status == 200
