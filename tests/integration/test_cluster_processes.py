@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -131,7 +130,5 @@ async def test_a_graceful_stop_shows_no_leave_and_join_for_those_who_come_back(
     assert await watcher.inbox.wait("leave", lambda n: n == "gone", timeout=10)
     assert watcher.inbox.of("leave") == ["gone"]
     assert watcher.inbox.of("join") == ["watcher", "phone", "gone"]
-    events: list[Any] = [e for e, _ in watcher.inbox.items]
-    assert events.count("leave") == 1
     for client in (watcher, back):
         await client.sio.disconnect()
