@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,10 @@ from aiohttp.test_utils import TestServer
 
 from app import create_app
 from config import Config
-from tests.helpers import CI, SioClient
+from tests.helpers import CI, ServerFactory, SioClient, need_chattr, url_of
 from tests.nginx_server import Nginx
 from tests.redis_server import RedisServer
-
-ServerFactory = Callable[..., Awaitable[TestServer]]
+from tests.server_process import ServerProcess, StartProcess
 
 
 @pytest.hookimpl(wrapper=True)
@@ -33,6 +33,29 @@ def output_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-output"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[Callable[[bool, list[Path]], None]]:
+    """``immutable(True, files)``: chattr +i, files nobody may write, root
+    included; ``immutable(False, files)`` undoes it, as does the teardown.
+
+    What a read-only disk does to SQLite (its write fails; SQLite reports an
+    I/O error) on a real file system, and unlike ext4 remounted read-only by
+    the kernel after an error, it can be undone while the file stays open.
+    (``mount -o remount,ro`` is refused while a file is open for writing.)
+    """
+    program = need_chattr(tmp_path)
+    touched: set[Path] = set()
+
+    def set_(on: bool, files: list[Path]) -> None:
+        touched.update(files)
+        subprocess.run([program, "+i" if on else "-i", *map(str, files)], check=True)
+
+    yield set_
+    left = [str(f) for f in touched if f.exists()]
+    if left:
+        subprocess.run([program, "-i", *left], check=True)
 
 
 @pytest.fixture
@@ -58,7 +81,7 @@ async def server(make_server: ServerFactory) -> TestServer:
 
 @pytest.fixture
 def url(server: TestServer) -> str:
-    return str(server.make_url("")).rstrip("/")
+    return url_of(server)
 
 
 @pytest.fixture
@@ -74,6 +97,22 @@ async def sio_client(url: str) -> AsyncIterator[Callable[..., Awaitable[SioClien
     for client in clients:
         if client.sio.connected:
             await client.sio.disconnect()
+
+
+@pytest.fixture
+async def start_process(tmp_path: Path) -> AsyncIterator[StartProcess]:
+    """Starts ``python app.py`` on a database path, with any more flags;
+    stopped (by PID) at teardown if still running."""
+    started: list[ServerProcess] = []
+
+    async def start(db: Path | str, *flags: str) -> ServerProcess:
+        server = ServerProcess(str(db), *flags, log_dir=tmp_path)
+        started.append(server)
+        return await server.start()
+
+    yield start
+    for server in started:
+        await server.stop()
 
 
 @pytest.fixture

@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import os
 import shutil
 import socket
 import struct
 import subprocess
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 import socketio
+from aiohttp.test_utils import TestServer
 
 CI = os.environ.get("CI", "").lower() == "true"
 TIMEOUT = 5.0
+
+T = TypeVar("T")
+
+ServerFactory = Callable[..., Awaitable[TestServer]]
+"""The ``make_server`` fixture: an app server of the test's own, with changes
+to the test's config as keyword arguments."""
+
+
+def url_of(server: TestServer) -> str:
+    """The base URL of a test server, without a trailing slash."""
+    return str(server.make_url("")).rstrip("/")
 
 
 def need(program: str) -> str:
@@ -30,6 +44,32 @@ def need(program: str) -> str:
             pytest.fail(message + " (CI=true: a missing tool is a failure)")
         pytest.skip(message)
     return path
+
+
+async def eventually(
+    cond: Callable[[], T | Awaitable[T]],
+    timeout: float = TIMEOUT,
+    every: float = 0.05,
+) -> T:
+    """Wait until ``cond()`` returns something true, and return that.
+
+    ``cond`` may be a function or a coroutine function; it is called every
+    ``every`` seconds. AssertionError when ``timeout`` seconds have passed.
+    """
+    try:
+        async with asyncio.timeout(timeout) as deadline:
+            while True:
+                result = cond()
+                if inspect.isawaitable(result):
+                    result = await result
+                if result:
+                    return result  # type: ignore[return-value]
+                await asyncio.sleep(every)
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # cond's own
+        name = getattr(cond, "__qualname__", repr(cond))
+        raise AssertionError(f"{name} still false after {timeout} s") from None
 
 
 class Inbox:
@@ -98,6 +138,49 @@ class SioClient:
         reply = await self.call("join", {"name": name, "room": room, "format": form})
         assert reply["ok"], reply
         return reply
+
+
+async def raw_socketio(
+    http: aiohttp.ClientSession, url: str, **ws_kwargs: Any
+) -> aiohttp.ClientWebSocketResponse:
+    """A bare Engine.IO WebSocket, connected to Socket.IO's main namespace.
+
+    Checks the server's OPEN ("0{...}") and CONNECT ("40...") replies;
+    ``ws_kwargs`` go to ``ws_connect`` (``autoping=False``, say).
+    """
+    ws = await http.ws_connect(
+        f"{url}/socket.io/?EIO=4&transport=websocket", **ws_kwargs
+    )
+    opened = await ws.receive_str(timeout=TIMEOUT)
+    assert opened.startswith("0{"), opened
+    await ws.send_str("40")
+    connected = await ws.receive_str(timeout=TIMEOUT)
+    assert connected.startswith("40"), connected
+    return ws
+
+
+async def next_frame(
+    ws: aiohttp.ClientWebSocketResponse, kind: str, **match: Any
+) -> dict[str, Any]:
+    """The next plain-WebSocket (/ws) frame of ``kind`` whose fields equal
+    ``match``; earlier frames are skipped."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            frame = await ws.receive_json()
+            if frame.get("type") == kind and all(
+                frame.get(k) == v for k, v in match.items()
+            ):
+                return frame
+
+
+async def api_session(
+    http: aiohttp.ClientSession, base: str, name: str, **extra: Any
+) -> dict[str, str]:
+    """POST /api/session as ``name`` (201, or fail); its Authorization header."""
+    async with http.post(f"{base}/api/session", json={"name": name, **extra}) as resp:
+        body = await resp.json()
+        assert resp.status == 201, body
+    return {"Authorization": f"Bearer {body['token']}"}
 
 
 class StuckReader:
@@ -185,6 +268,12 @@ def need_chattr(tmp_path: Path) -> str:
     return program
 
 
+def remove_database(path: Path) -> None:
+    """Remove an SQLite database with its -wal and -shm files."""
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        name.unlink()
+
+
 class Daemon:
     """A server process of a test's own: started, awaited on its port, and
     ended by its PID."""
@@ -197,15 +286,21 @@ class Daemon:
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        for _ in range(100):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{what} exited with {self.proc.returncode}")
+        proc = self.proc
+
+        def listening() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with {proc.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                    return True
             except OSError:
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"{what} did not start in 5 s")
+                return False
+
+        try:
+            await eventually(listening, timeout=5.0)
+        except AssertionError:
+            raise RuntimeError(f"{what} did not start in 5 s") from None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -6,18 +6,17 @@ one line and exit status 1, stderr as an operator reads it.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from tests.helpers import free_port
+from tests.helpers import eventually, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 15.0
@@ -69,16 +68,19 @@ class ServerProcess:
         """Spawn and wait until /healthz answers (whatever it says)."""
         self.spawn()
         async with aiohttp.ClientSession() as http:
-            for _ in range(int(START_TIMEOUT / 0.05)):
+
+            async def answers() -> bool:
                 if self.returncode() is not None:
                     raise AssertionError(f"server exited at start:\n{self.stderr}")
                 try:
                     async with http.get(self.url + "/healthz") as response:
                         await response.read()
-                        return self
+                        return True
                 except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
-        raise AssertionError(f"server did not answer in {START_TIMEOUT}s")
+                    return False
+
+            await eventually(answers, timeout=START_TIMEOUT)
+        return self
 
     def returncode(self) -> int | None:
         assert self.proc is not None
@@ -86,12 +88,10 @@ class ServerProcess:
 
     async def wait(self, timeout: float = START_TIMEOUT) -> int:
         """The exit status, waiting at most ``timeout`` seconds for it."""
-        for _ in range(int(timeout / 0.05)):
-            code = self.returncode()
-            if code is not None:
-                return code
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"server {self.pid} still running after {timeout}s")
+        await eventually(lambda: self.returncode() is not None, timeout=timeout)
+        code = self.returncode()
+        assert code is not None
+        return code
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
@@ -133,6 +133,10 @@ class ServerProcess:
             if not page["messages"]:
                 return messages
         raise AssertionError("history did not end")
+
+
+StartProcess = Callable[..., Awaitable[ServerProcess]]
+"""The ``start_process`` fixture: ``await start_process(db, *flags)``."""
 
 
 def run_once(

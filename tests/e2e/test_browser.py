@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.e2e.conftest import WAIT, ChatPage, LiveServer, OpenPage
-from tests.helpers import SioClient
+from tests.helpers import SioClient, eventually
 from tests.texts import PERSIAN, TECHNOLOGIST
 
 pytestmark = pytest.mark.browser
@@ -198,9 +198,7 @@ async def test_stop_drops_socketio_websockets_at_once(
 ) -> None:
     ming = await chatting(open_page, live_server.url, "小明")
     # Wait until the page has upgraded from polling to a WebSocket ("5").
-    async with asyncio.timeout(WAIT / 1000):
-        while "5" not in ming.frames_sent:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: "5" in ming.frames_sent, timeout=WAIT / 1000)
 
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.helpers import api_session, url_of
 from web.keys import HTTP_DOOR, SERVICE
 
 
@@ -21,16 +22,6 @@ async def call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any):
     async with http.request(method, path.lstrip("/"), **kw) as resp:
         body = await resp.json() if resp.content_type == "application/json" else None
         return resp.status, body, resp.headers
-
-
-async def session(
-    http: aiohttp.ClientSession, name: str, **extra: Any
-) -> dict[str, str]:
-    status, body, _ = await call(
-        http, "POST", "/api/session", json={"name": name, **extra}
-    )
-    assert status == 201, body
-    return {"Authorization": f"Bearer {body['token']}"}
 
 
 async def test_post_and_read(http) -> None:
@@ -74,8 +65,8 @@ async def test_posting_needs_a_good_token(http, headers) -> None:
     assert page["messages"] == []
 
 
-async def test_bad_bodies_and_rules(http) -> None:
-    auth = await session(http, "ann")
+async def test_bad_bodies_and_rules(http, url: str) -> None:
+    auth = await api_session(http, url, "ann")
     json_type = {"Content-Type": "application/json"}
     cases = [
         ({"data": b"{nope", "headers": auth | json_type}, 400, "bad_json"),
@@ -104,8 +95,8 @@ async def test_bad_bodies_and_rules(http) -> None:
     assert page["messages"] == []
 
 
-async def test_body_too_large(http) -> None:
-    auth = await session(http, "big")
+async def test_body_too_large(http, url: str) -> None:
+    auth = await api_session(http, url, "big")
     headers = auth | {"Content-Type": "application/json"}
     status, body, _ = await call(
         http, "POST", "/api/messages", data=b"x" * 100_000, headers=headers
@@ -136,7 +127,7 @@ async def test_long_poll_times_out_empty(http) -> None:
 async def test_session_expires_and_frees_the_name(make_server) -> None:
     server = await make_server(session_ttl=0.4)
     async with aiohttp.ClientSession(base_url=str(server.make_url("/"))) as http:
-        auth = await session(http, "sleepy")
+        auth = await api_session(http, url_of(server), "sleepy")
         status, _, _ = await call(
             http, "POST", "/api/messages", json={"text": "a"}, headers=auth
         )
@@ -146,11 +137,11 @@ async def test_session_expires_and_frees_the_name(make_server) -> None:
             http, "POST", "/api/messages", json={"text": "b"}, headers=auth
         )
         assert status == 401
-        await session(http, "sleepy")  # the nickname is free again
+        await api_session(http, url_of(server), "sleepy")  # the nickname is free
 
 
-async def test_delete_session_leaves(http) -> None:
-    auth = await session(http, "brief")
+async def test_delete_session_leaves(http, url: str) -> None:
+    auth = await api_session(http, url, "brief")
     status, _, _ = await call(http, "DELETE", "/api/session", headers=auth)
     assert status == 204
     _, users, _ = await call(http, "GET", "/api/users")
@@ -164,7 +155,7 @@ async def test_delete_session_leaves(http) -> None:
 async def test_posting_too_fast_gets_429(make_server) -> None:
     server = await make_server(rate_limit=0.5, rate_burst=2)
     async with aiohttp.ClientSession(base_url=str(server.make_url("/"))) as http:
-        auth = await session(http, "speedy")
+        auth = await api_session(http, url_of(server), "speedy")
         statuses = []
         for i in range(3):
             status, body, headers = await call(
@@ -273,17 +264,17 @@ async def test_session_expiry_survives_a_failure(
     monkeypatch.setattr(service, "leave", leave_failing_once)
     async with aiohttp.ClientSession(base_url=str(server.make_url("/"))) as http:
         for name in ("a", "b"):
-            await session(http, name)
+            await api_session(http, url_of(server), name)
         await asyncio.sleep(0.6)  # past the TTL and a sweep or two
         for name in ("c", "d"):
-            await session(http, name)
+            await api_session(http, url_of(server), name)
         await asyncio.sleep(0.6)
     assert failed
     assert await service.directory.names("lobby") in (("a",), ("b",))  # the failed one
 
 
-async def test_healthz_gives_counts_not_room_names(http) -> None:
-    await session(http, "someone", room="secret-plans")
+async def test_healthz_gives_counts_not_room_names(http, url: str) -> None:
+    await api_session(http, url, "someone", room="secret-plans")
     status, health, _ = await call(http, "GET", "/healthz")
     assert status == 200 and health["members"] == 1 and health["rooms"] == 1
     assert "secret-plans" not in str(health)

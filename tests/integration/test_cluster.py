@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from cluster.connection import connect
 from config import Config
-from tests.helpers import SioClient
+from tests.helpers import SioClient, api_session, eventually, next_frame, url_of
 from tests.redis_server import RedisServer
 from web.keys import SERVICE
 
@@ -23,13 +23,9 @@ async def pair(redis_server: RedisServer, make_server) -> list[TestServer]:
     return [await make_server(redis_url=redis_server.url) for _ in range(2)]
 
 
-def base(server: TestServer) -> str:
-    return str(server.make_url("")).rstrip("/")
-
-
 async def test_messages_cross_processes_with_the_same_ids(pair) -> None:
-    a = await SioClient().connect(base(pair[0]))
-    b = await SioClient().connect(base(pair[1]))
+    a = await SioClient().connect(url_of(pair[0]))
+    b = await SioClient().connect(url_of(pair[1]))
     await a.join("ann")
     await b.join("bob")
     assert await a.inbox.wait("join", lambda n: n == "bob")
@@ -52,8 +48,8 @@ async def test_messages_cross_processes_with_the_same_ids(pair) -> None:
 
 
 async def test_names_are_unique_across_processes_and_lists_are_shared(pair) -> None:
-    a = await SioClient().connect(base(pair[0]))
-    b = await SioClient().connect(base(pair[1]))
+    a = await SioClient().connect(url_of(pair[0]))
+    b = await SioClient().connect(url_of(pair[1]))
     await a.join("Ann")
     reply = await b.call("join", {"name": "ann"})
     assert (
@@ -64,44 +60,37 @@ async def test_names_are_unique_across_processes_and_lists_are_shared(pair) -> N
     assert reply["users"] == ["Ann", "bob"]
     await b.sio.disconnect()
     assert await a.inbox.wait("leave", lambda n: n == "bob")
-    c = await SioClient().connect(base(pair[1]))
+    c = await SioClient().connect(url_of(pair[1]))
     assert (await c.join("bob"))["users"] == ["Ann", "bob"]  # free again
     for client in (a, c):
         await client.sio.disconnect()
 
 
 async def test_plain_websocket_and_http_work_across_processes(pair) -> None:
-    sio = await SioClient().connect(base(pair[0]))
+    sio = await SioClient().connect(url_of(pair[0]))
     await sio.join("sio")
     async with aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(base(pair[1]) + "/ws")
+        ws = await http.ws_connect(url_of(pair[1]) + "/ws")
         await ws.send_json({"type": "join", "name": "ws"})
-        async with http.post(
-            base(pair[0]) + "/api/session", json={"name": "poller"}
-        ) as resp:
-            assert resp.status == 201
-            token = (await resp.json())["token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = await api_session(http, url_of(pair[0]), "poller")
         await ws.send_json({"type": "usermsg", "message": "from ws"})
         # The token works on the other process too.
         async with http.post(
-            base(pair[1]) + "/api/messages", json={"text": "from http"}, headers=auth
+            url_of(pair[1]) + "/api/messages", json={"text": "from http"}, headers=auth
         ) as resp:
             assert resp.status == 201, await resp.text()
-        got: list[Any] = []
-        async with asyncio.timeout(5):
-            while len(got) < 2:
-                frame = await ws.receive_json()
-                if frame["type"] == "usermsg":
-                    got.append((frame["id"], frame["name"], frame["message"]))
-        assert got == [(1, "ws", "from ws"), (2, "poller", "from http")]
+        frames = [await next_frame(ws, "usermsg") for _ in range(2)]
+        assert [(f["id"], f["name"], f["message"]) for f in frames] == [
+            (1, "ws", "from ws"),
+            (2, "poller", "from http"),
+        ]
         chats = [
             await sio.inbox.wait("chat", lambda m, i=i: m["id"] == i) for i in (1, 2)
         ]
         assert [m["name"] for m in chats] == ["ws", "poller"]
-        async with http.get(base(pair[1]) + "/api/users") as resp:
+        async with http.get(url_of(pair[1]) + "/api/users") as resp:
             assert (await resp.json())["users"] == ["sio", "ws", "poller"]
-        async with http.delete(base(pair[1]) + "/api/session", headers=auth) as resp:
+        async with http.delete(url_of(pair[1]) + "/api/session", headers=auth) as resp:
             assert resp.status == 204
         assert await sio.inbox.wait("leave", lambda n: n == "poller")
         await ws.close()
@@ -109,16 +98,15 @@ async def test_plain_websocket_and_http_work_across_processes(pair) -> None:
 
 
 async def test_a_reconnect_takes_over_its_name_from_another_process(pair) -> None:
-    watcher = await SioClient().connect(base(pair[0]))
+    watcher = await SioClient().connect(url_of(pair[0]))
     await watcher.join("watcher")
     auth = {"name": "phone", "client": "tab-1"}
-    old = await SioClient().connect(base(pair[0]), auth=auth)
+    old = await SioClient().connect(url_of(pair[0]), auth=auth)
     await old.inbox.wait("joined")
-    new = await SioClient().connect(base(pair[1]), auth=auth)
+    new = await SioClient().connect(url_of(pair[1]), auth=auth)
     assert (await new.inbox.wait("joined"))["name"] == "phone"
-    async with asyncio.timeout(5):
-        while old.sio.connected:  # kicked by its own process, told over the bus
-            await asyncio.sleep(0.05)
+    # Kicked by its own process, told over the bus.
+    await eventually(lambda: not old.sio.connected)
     await asyncio.sleep(0.3)
     assert (
         watcher.inbox.of("leave") == [] and watcher.inbox.of("join").count("phone") == 1
@@ -132,70 +120,84 @@ async def test_redis_going_away_and_coming_back(
     durable_redis: RedisServer, make_server
 ) -> None:
     redis = durable_redis
-    try:
-        # With the default flood limits: every limit is counted in Redis too.
-        servers = [
-            await make_server(redis_url=redis.url, rate_limit=Config().rate_limit)
-            for _ in range(2)
+    # With the default flood limits: every limit is counted in Redis too.
+    servers = [
+        await make_server(redis_url=redis.url, rate_limit=Config().rate_limit)
+        for _ in range(2)
+    ]
+    a = await SioClient().connect(url_of(servers[0]))
+    b = await SioClient().connect(url_of(servers[1]))
+    await a.join("ann")
+    await b.join("bob")
+    cat = await SioClient().connect(url_of(servers[0]))
+    await cat.join("cat")
+    acked = [(await a.call("message", "before"))["id"]]
+    redis.stop()
+    # Connections stay; posts get a clear error, never an ack for nothing.
+    started = asyncio.get_running_loop().time()
+    during = await a.call("message", "during")
+    assert during["ok"] is False and during["error"]["code"] == "unavailable"
+    assert asyncio.get_running_loop().time() - started < 10
+    late = await SioClient().connect(url_of(servers[1]))
+    refused = await late.call("join", {"name": "dan"})
+    assert refused["ok"] is False and refused["error"]["code"] == "unavailable"
+    await late.sio.disconnect()
+    assert a.sio.connected and b.sio.connected
+    await cat.sio.disconnect()  # its name cannot be given back just now
+    assert await a.inbox.wait("leave", lambda n: n == "cat")  # seen here
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url_of(servers[0]) + "/readyz") as resp:
+            assert resp.status == 503 and "Redis" in (await resp.json())["problem"]
+        async with http.post(
+            url_of(servers[0]) + "/api/session", json={"name": "eve"}
+        ) as resp:
+            assert resp.status == 503
+            assert (await resp.json())["error"]["code"] == "unavailable"
+        await redis.start()  # same port, same data
+
+        async def ready() -> bool:
+            async with http.get(url_of(servers[1]) + "/readyz") as resp:
+                return resp.status == 200
+
+        await eventually(ready, timeout=15, every=0.2)
+    for client, text in ((a, "after a"), (b, "after b")):
+        reply = await client.call("message", text)
+        assert reply["ok"], reply
+        acked.append(reply["id"])
+    assert acked == [1, 2, 3]
+    for client in (a, b):
+        ids = [
+            await client.inbox.wait("chat", lambda m, i=i: m["id"] == i) for i in acked
         ]
-        a = await SioClient().connect(base(servers[0]))
-        b = await SioClient().connect(base(servers[1]))
-        await a.join("ann")
-        await b.join("bob")
-        cat = await SioClient().connect(base(servers[0]))
-        await cat.join("cat")
-        acked = [(await a.call("message", "before"))["id"]]
-        redis.stop()
-        # Connections stay; posts get a clear error, never an ack for nothing.
-        started = asyncio.get_running_loop().time()
-        during = await a.call("message", "during")
-        assert during["ok"] is False and during["error"]["code"] == "unavailable"
-        assert asyncio.get_running_loop().time() - started < 10
-        late = await SioClient().connect(base(servers[1]))
-        refused = await late.call("join", {"name": "dan"})
-        assert refused["ok"] is False and refused["error"]["code"] == "unavailable"
-        await late.sio.disconnect()
-        assert a.sio.connected and b.sio.connected
-        await cat.sio.disconnect()  # its name cannot be given back just now
-        assert await a.inbox.wait("leave", lambda n: n == "cat")  # seen here
-        async with aiohttp.ClientSession() as http:
-            async with http.get(base(servers[0]) + "/readyz") as resp:
-                assert resp.status == 503 and "Redis" in (await resp.json())["problem"]
-            async with http.post(
-                base(servers[0]) + "/api/session", json={"name": "eve"}
-            ) as resp:
-                assert resp.status == 503
-                assert (await resp.json())["error"]["code"] == "unavailable"
-            await redis.start()  # same port, same data
-            async with asyncio.timeout(15):
-                while True:
-                    async with http.get(base(servers[1]) + "/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                    await asyncio.sleep(0.2)
-        for client, text in ((a, "after a"), (b, "after b")):
-            reply = await client.call("message", text)
-            assert reply["ok"], reply
-            acked.append(reply["id"])
-        assert acked == [1, 2, 3]
-        for client in (a, b):
-            ids = [
-                await client.inbox.wait("chat", lambda m, i=i: m["id"] == i)
-                for i in acked
-            ]
-            assert [m["text"] for m in ids] == ["before", "after a", "after b"]
-        # Once Redis was back, the name was given back and the leave told.
-        assert await b.inbox.wait("leave", lambda n: n == "cat", timeout=10)
-        again = await SioClient().connect(base(servers[1]))
-        assert (await again.join("cat"))["ok"]
-        for client in (a, b, again):
-            await client.sio.disconnect()
-    finally:
-        redis.stop()
+        assert [m["text"] for m in ids] == ["before", "after a", "after b"]
+    # Once Redis was back, the name was given back and the leave told.
+    assert await b.inbox.wait("leave", lambda n: n == "cat", timeout=10)
+    again = await SioClient().connect(url_of(servers[1]))
+    assert (await again.join("cat"))["ok"]
+    for client in (a, b, again):
+        await client.sio.disconnect()
+
+
+@pytest.fixture
+def pubsubs(monkeypatch: pytest.MonkeyPatch) -> set[Any]:
+    """Every redis-py PubSub made from now on (to pick which go deaf).
+
+    Request it before ``pair`` to see those its servers make at start."""
+    from redis.asyncio.client import PubSub
+
+    made: set[Any] = set()
+    real = PubSub.__init__
+
+    def init(self: PubSub, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        made.add(self)
+
+    monkeypatch.setattr(PubSub, "__init__", init)
+    return made
 
 
 async def test_a_subscription_that_goes_quiet_is_noticed_and_caught_up(
-    pair, monkeypatch: pytest.MonkeyPatch
+    pubsubs: set[Any], pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from redis.asyncio.client import PubSub
 
@@ -203,13 +205,13 @@ async def test_a_subscription_that_goes_quiet_is_noticed_and_caught_up(
 
     monkeypatch.setattr(bus_module, "PROBE_EVERY", 0.2)
     monkeypatch.setattr(bus_module, "PROBE_DEADLINE", 2.0)
-    a = await SioClient().connect(base(pair[0]))
-    b = await SioClient().connect(base(pair[1]))
+    a = await SioClient().connect(url_of(pair[0]))
+    b = await SioClient().connect(url_of(pair[1]))
     await a.join("ann")
     await b.join("bob")
     # The fault: every subscription open now silently receives nothing more,
     # as when a connection goes half-dead without an error.
-    deaf = set(PubSubs.live)
+    deaf = set(pubsubs)
     assert deaf
     real = PubSub.get_message
 
@@ -260,9 +262,7 @@ async def test_the_bus_stops_even_when_its_read_eats_the_cancellation(
     bus = RedisBus(redis_server.url, redis, "p1", Stats(), store)
     task = asyncio.create_task(bus.listen(nothing, nothing, nothing))
     try:
-        async with asyncio.timeout(5):
-            while not bus.connected:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: bus.connected)
         await asyncio.sleep(0.2)  # inside get_message now
         task.cancel()
         done, _ = await asyncio.wait([task], timeout=3)
@@ -272,33 +272,12 @@ async def test_the_bus_stops_even_when_its_read_eats_the_cancellation(
         await redis.aclose()
 
 
-class PubSubs:
-    """Every redis-py PubSub made in this process (to pick which go deaf)."""
-
-    live: set[Any] = set()
-
-
-@pytest.fixture(autouse=True)
-def track_pubsubs(monkeypatch: pytest.MonkeyPatch):
-    from redis.asyncio.client import PubSub
-
-    real = PubSub.__init__
-
-    def init(self: PubSub, *args: Any, **kwargs: Any) -> None:
-        real(self, *args, **kwargs)
-        PubSubs.live.add(self)
-
-    monkeypatch.setattr(PubSub, "__init__", init)
-    yield
-    PubSubs.live.clear()
-
-
 async def test_a_flushed_redis_starts_a_new_history_everywhere(
     pair, redis_server: RedisServer
 ) -> None:
     """A new epoch: ids restart, so every client is made to start again."""
-    a = await SioClient().connect(base(pair[0]), auth={"name": "ann", "client": "a"})
-    b = await SioClient().connect(base(pair[1]), auth={"name": "bob", "client": "b"})
+    a = await SioClient().connect(url_of(pair[0]), auth={"name": "ann", "client": "a"})
+    b = await SioClient().connect(url_of(pair[1]), auth={"name": "bob", "client": "b"})
     for client in (a, b):
         await client.inbox.wait("joined")
     old = (await a.inbox.wait("history"))["epoch"]
@@ -310,13 +289,11 @@ async def test_a_flushed_redis_starts_a_new_history_everywhere(
     refused = await a.call("message", "lost with the old history")
     assert refused["error"]["code"] == "unavailable"
     # Both processes drop their clients, which reconnect and start again.
-    async with asyncio.timeout(10):
-        while a.sio.connected or b.sio.connected:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: not (a.sio.connected or b.sio.connected), timeout=10)
     backs = []
     for name, server in (("ann", pair[0]), ("bob", pair[1])):
         auth = {"name": name, "client": name[0], "after": 1, "epoch": old}
-        back = await SioClient().connect(base(server), auth=auth)
+        back = await SioClient().connect(url_of(server), auth=auth)
         history = await back.inbox.wait("history")
         assert history["epoch"] != old and history["catchup"] is False
         backs.append(back)

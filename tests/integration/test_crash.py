@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SioClient, send_until_cancelled
-from tests.server_process import ServerProcess
+from tests.helpers import SioClient, eventually, send_until_cancelled
+from tests.server_process import StartProcess
 
 ROOM = "crash"
 WRITERS = 5
@@ -35,42 +35,42 @@ def check_history(history: list[dict[str, Any]], acked: dict[str, int]) -> None:
 
 
 @pytest.mark.slow
-async def test_kill_9_keeps_every_acked_message_once(tmp_path: Path) -> None:
+async def test_kill_9_keeps_every_acked_message_once(
+    tmp_path: Path, start_process: StartProcess
+) -> None:
     db = str(tmp_path / "chat.db")
     acked: dict[str, int] = {}
     for round_ in range(ROUNDS):
-        server = await ServerProcess(db, log_dir=tmp_path).start()
-        try:
-            check_history(await server.history(ROOM), acked)
-            clients = [await SioClient().connect(server.url) for _ in range(WRITERS)]
-            for i, client in enumerate(clients):
-                await client.join(f"w{i}", ROOM)
-            before = len(acked)
-            senders = [
-                asyncio.create_task(send_until_cancelled(c, f"r{round_}w{i}", acked))
-                for i, c in enumerate(clients)
-            ]
-            async with asyncio.timeout(15):
-                while len(acked) < before + PER_ROUND:
-                    await asyncio.sleep(0.01)
-            await server.kill()
-            # Read what the dead server had already sent (acks in flight)
-            # before giving up on the calls still waiting.
-            async with asyncio.timeout(5):
-                while any(c.sio.connected for c in clients):
-                    await asyncio.sleep(0.02)
-            for task in senders:
-                task.cancel()
-            await asyncio.gather(*senders, return_exceptions=True)
-            for client in clients:
-                with contextlib.suppress(Exception):
-                    await client.sio.disconnect()
-        finally:
-            await server.stop()
+        server = await start_process(db)
+        check_history(await server.history(ROOM), acked)
+        clients = [await SioClient().connect(server.url) for _ in range(WRITERS)]
+        for i, client in enumerate(clients):
+            await client.join(f"w{i}", ROOM)
+        before = len(acked)
+        senders = [
+            asyncio.create_task(send_until_cancelled(c, f"r{round_}w{i}", acked))
+            for i, c in enumerate(clients)
+        ]
+        await eventually(
+            lambda goal=before + PER_ROUND: len(acked) >= goal,
+            timeout=15,
+            every=0.01,
+        )
+        await server.kill()
+        # Read what the dead server had already sent (acks in flight)
+        # before giving up on the calls still waiting.
+        await eventually(
+            lambda clients=clients: not any(c.sio.connected for c in clients),
+            every=0.02,
+        )
+        for task in senders:
+            task.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.sio.disconnect()
         assert len(acked) >= before + PER_ROUND
 
-    server = await ServerProcess(db, log_dir=tmp_path).start()
-    try:
-        check_history(await server.history(ROOM), acked)
-    finally:
-        assert await server.stop() == 0
+    server = await start_process(db)
+    check_history(await server.history(ROOM), acked)
+    assert await server.stop() == 0

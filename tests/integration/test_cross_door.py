@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 
-from tests.helpers import TIMEOUT, SioClient
+from tests.helpers import TIMEOUT, SioClient, api_session, next_frame
 
 
 async def test_every_kind_sends_and_every_kind_receives(sio_client, url: str) -> None:
@@ -15,9 +13,7 @@ async def test_every_kind_sends_and_every_kind_receives(sio_client, url: str) ->
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(url + "/ws")
         await ws.send_json({"type": "join", "name": "ws"})
-        async with http.post(url + "/api/session", json={"name": "http"}) as resp:
-            token = (await resp.json())["token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = await api_session(http, url, "http")
         # Joins arrive as changes; the Socket.IO client sees both newcomers.
         for name in ("ws", "http"):
             await sio.inbox.wait("user_joined", lambda u, n=name: u["name"] == n)
@@ -45,13 +41,8 @@ async def test_every_kind_sends_and_every_kind_receives(sio_client, url: str) ->
             "http: from http",
         ]
 
-        got = []
-        async with asyncio.timeout(TIMEOUT):
-            while len(got) < 3:
-                frame = await ws.receive_json()
-                if frame["type"] == "usermsg":
-                    got.append((frame["id"], frame["name"], frame["message"]))
-        assert got == expected
+        frames = [await next_frame(ws, "usermsg") for _ in expected]
+        assert [(f["id"], f["name"], f["message"]) for f in frames] == expected
 
         async with http.get(url + "/api/messages?after=0") as resp:
             page = await resp.json()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -12,14 +12,15 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from chat.models import NewMessage
-from tests.helpers import TIMEOUT, SioClient, StuckReader
+from tests.helpers import (
+    TIMEOUT,
+    ServerFactory,
+    SioClient,
+    StuckReader,
+    raw_socketio,
+    url_of,
+)
 from web.keys import SERVICE, WS_DOOR
-
-ServerFactory = Callable[..., Awaitable[TestServer]]
-
-
-def base(server: TestServer) -> str:
-    return str(server.make_url("")).rstrip("/")
 
 
 async def joined(url: str, name: str, **kwargs: Any) -> SioClient:
@@ -37,7 +38,9 @@ async def open_polling_reader(url: str, http: aiohttp.ClientSession) -> None:
     """An Engine.IO long-polling client that joins, then never polls again."""
     endpoint = f"{url}/socket.io/?EIO=4&transport=polling"
     async with http.get(endpoint) as resp:
-        sid = (await resp.text()).split('"sid":"')[1].split('"')[0]
+        opened = await resp.text()
+    assert opened.startswith("0{"), opened  # Engine.IO's OPEN packet
+    sid = json.loads(opened[1:])["sid"]
     endpoint += f"&sid={sid}"
     async with http.post(endpoint, data="40") as resp:
         assert resp.status == 200
@@ -52,7 +55,7 @@ async def test_a_reader_that_stops_is_dropped_and_nobody_else_misses_a_thing(
     make_server: ServerFactory, kind: str
 ) -> None:
     server = await make_server(max_unsent=64 * 1024)
-    url = base(server)
+    url = url_of(server)
     watcher = await joined(url, "watcher")
     other = await joined(url, "other")
     stuck: StuckReader | None = None
@@ -102,14 +105,9 @@ async def test_a_client_gone_silent_costs_nobody_their_copy(
     """A session that stops answering pings times out in the middle of
     broadcasts; everyone after it in the room still gets every message."""
     server = await make_server(ping_interval=0.3, ping_timeout=0.3)
-    url = base(server)
+    url = url_of(server)
     async with aiohttp.ClientSession() as http:
-        silent = await http.ws_connect(
-            f"{url}/socket.io/?EIO=4&transport=websocket", autoping=False
-        )
-        assert (await silent.receive_str()).startswith("0")
-        await silent.send_str("40")
-        await silent.receive_str()
+        silent = await raw_socketio(http, url, autoping=False)
         await silent.send_str('42["join","silent"]')  # first in the room
 
         async def read_but_never_pong() -> None:
@@ -135,7 +133,7 @@ async def test_a_catchup_bigger_than_the_bound_arrives_whole(
     make_server: ServerFactory, door: str
 ) -> None:
     server = await make_server(max_unsent=16 * 1024, history=50)
-    url = base(server)
+    url = url_of(server)
     missed = [NewMessage("lobby", "old", f"{i} " + "y" * 200, 0) for i in range(3000)]
     await server.app[SERVICE].store.append_many(missed)  # ~700 KB to catch up on
     talker = await joined(url, "talker")
@@ -223,7 +221,7 @@ class CountingTransport:
 async def test_a_committed_group_is_one_write_per_recipient(
     server: TestServer, sio_client
 ) -> None:
-    url = base(server)
+    url = url_of(server)
     readers = [await sio_client(), await sio_client(transports=["websocket"])]
     for i, reader in enumerate(readers):
         await reader.join(f"r{i}")

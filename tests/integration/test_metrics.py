@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import aiohttp
-from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import SioClient
@@ -24,7 +23,7 @@ async def scrape(url: str) -> dict[str, float]:
 
 
 async def test_metrics_count_connections_messages_deliveries_and_refusals(
-    server: TestServer, url: str
+    url: str,
 ) -> None:
     before = await scrape(url)
     assert before["chat_connections{door=sio,transport=websocket}"] == 0

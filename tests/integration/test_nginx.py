@@ -7,6 +7,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from tests.helpers import api_session, next_frame
 from tests.nginx_server import Nginx
 from tests.node_client import TRANSPORTS, NodeClient
 
@@ -29,7 +30,10 @@ async def subpath(proxy) -> Nginx:
 async def test_socket_io_client_through_nginx(nginx: Nginx, transport: str) -> None:
     """WebSocket upgrades pass; long-polling sticks to one process."""
     client = await NodeClient.start(nginx.url, transport)
-    result = await client.result()
+    try:
+        result = await client.result()
+    finally:
+        await client.close()
     assert result["transport"] == transport
     assert result["received"]["bob"]["chat"]["id"] == result["ack"]["id"]
 
@@ -38,17 +42,12 @@ async def test_plain_websocket_and_api_through_nginx(nginx: Nginx) -> None:
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(nginx.url + "/ws")
         await ws.send_json({"type": "join", "name": "plain"})
-        async with http.post(
-            nginx.url + "/api/session", json={"name": "poller"}
-        ) as resp:
-            assert resp.status == 201
-            auth = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        auth = await api_session(http, nginx.url, "poller")
         async with http.post(
             nginx.url + "/api/messages", json={"text": "hi"}, headers=auth
         ) as resp:
             assert resp.status == 201
-        while (frame := await ws.receive_json(timeout=5))["type"] != "usermsg":
-            pass
+        frame = await next_frame(ws, "usermsg")
         assert (frame["name"], frame["message"]) == ("poller", "hi")
         await ws.close()
         async with http.get(nginx.url + "/readyz") as resp:
@@ -102,4 +101,7 @@ async def test_the_chat_under_a_sub_path(subpath: Nginx) -> None:
         async with http.get(subpath.url + "/socket.io/socket.io.js") as resp:
             assert resp.status == 404  # nothing outside /chat/ is ours
     client = await NodeClient.start(subpath.url, "websocket", "--path=/chat/socket.io")
-    assert (await client.result())["ack"]["ok"] is True
+    try:
+        assert (await client.result())["ack"]["ok"] is True
+    finally:
+        await client.close()

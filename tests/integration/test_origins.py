@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.helpers import SioClient
+from tests.helpers import SioClient, url_of
 
 GOOD = "http://good.example"
 EVIL = "http://evil.example"
@@ -16,10 +16,6 @@ EVIL = "http://evil.example"
 async def guarded(make_server) -> TestServer:
     server: TestServer = await make_server(cors_origins=GOOD)
     return server
-
-
-def own(server: TestServer) -> str:
-    return f"http://{server.host}:{server.port}"
 
 
 async def upgrade_status(url: str, origin: str | None) -> int:
@@ -40,16 +36,16 @@ async def test_websocket_upgrades_follow_the_origin_rule(
     url = str(guarded.make_url(path))
     assert await upgrade_status(url, EVIL) in (400, 403)
     assert await upgrade_status(url, GOOD) == 101
-    assert await upgrade_status(url, own(guarded)) == 101  # the server's own page
+    assert await upgrade_status(url, url_of(guarded)) == 101  # the server's own page
     assert await upgrade_status(url, None) == 101  # not a browser on another site
 
 
 async def test_cross_site_writes_are_refused_and_change_nothing(
     guarded: TestServer,
 ) -> None:
-    watcher = await SioClient().connect(str(guarded.make_url("")))
+    watcher = await SioClient().connect(url_of(guarded))
     await watcher.join("watcher")
-    base = str(guarded.make_url("/api/session"))
+    base = url_of(guarded) + "/api/session"
     async with aiohttp.ClientSession() as http:
         # A "simple" request, which a browser sends without asking first.
         simple = {"Origin": EVIL, "Content-Type": "text/plain"}

@@ -12,7 +12,14 @@ from aiohttp.test_utils import TestServer
 
 from app import create_app
 from config import Config
-from tests.helpers import TIMEOUT, SioClient, free_port
+from tests.helpers import (
+    TIMEOUT,
+    SioClient,
+    eventually,
+    free_port,
+    raw_socketio,
+    url_of,
+)
 
 
 async def test_rooms_are_separate(sio_client) -> None:
@@ -53,16 +60,13 @@ async def test_presence_and_leave_notice(sio_client) -> None:
 
 async def test_connection_lost_past_ping_timeout_frees_the_name(make_server) -> None:
     server = await make_server(ping_interval=0.2, ping_timeout=0.3)
-    url = str(server.make_url("")).rstrip("/")
+    url = url_of(server)
     watcher = await SioClient().connect(url)
     await watcher.join("watcher")
     # A raw Engine.IO client that joins, then never answers a ping again:
     # what a phone that lost its network looks like to the server.
     async with aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
-        assert (await ws.receive_str()).startswith("0")
-        await ws.send_str("40")
-        assert (await ws.receive_str()).startswith("40")
+        ws = await raw_socketio(http, url)
         await ws.send_str('42["join","lost"]')
         await watcher.inbox.wait("join", lambda n: n == "lost")
         assert await watcher.inbox.wait("leave", lambda n: n == "lost", timeout=5)
@@ -86,7 +90,7 @@ async def test_typing_reaches_others_and_clears_on_send(sio_client) -> None:
 
 async def test_joiner_gets_recent_history(make_server) -> None:
     server = await make_server(history=3)
-    url = str(server.make_url("")).rstrip("/")
+    url = url_of(server)
     a = await SioClient().connect(url)
     await a.join("alice")
     for i in range(5):
@@ -136,9 +140,7 @@ async def test_reconnect_takes_over_its_own_stale_connection(sio_client) -> None
     await old.inbox.wait("joined")
     new = await sio_client(auth=auth)  # before the old one timed out
     assert (await new.inbox.wait("joined"))["name"] == "phone"
-    async with asyncio.timeout(TIMEOUT):
-        while old.sio.connected:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: not old.sio.connected)
     assert "phone" not in watcher.inbox.of("leave")
     impostor = await sio_client(auth={"name": "phone", "client": "other"})
     err = await impostor.inbox.wait("chat_error")
@@ -150,7 +152,7 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
     config = Config(port=free_port(), db=str(tmp_path / "chat.db"), rate_limit=0)
     server = TestServer(create_app(config), port=config.port)
     await server.start_server()
-    url = str(server.make_url("")).rstrip("/")
+    url = url_of(server)
 
     seen: list[int] = []
     reader = SioClient()
@@ -173,9 +175,7 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
     await writer.join("writer")
     for i in range(2):
         assert (await writer.call("message", f"before{i}"))["ok"]
-    async with asyncio.timeout(TIMEOUT):
-        while len(seen) < 2:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: len(seen) >= 2)
 
     await server.close()  # the whole server goes away, connections and all
     assert not reader.sio.connected
@@ -192,11 +192,9 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
         url, auth=auth, transports=["websocket"], wait_timeout=TIMEOUT
     )
 
-    async with asyncio.timeout(15):
-        while len(seen) < 5:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: len(seen) >= 5, timeout=15)
     await asyncio.sleep(0.3)
-    assert sorted(seen) == [1, 2, 3, 4, 5] and len(seen) == 5
+    assert sorted(seen) == [1, 2, 3, 4, 5]
     await reader.sio.disconnect()
     await writer.sio.disconnect()
     await server.close()
@@ -211,7 +209,7 @@ async def test_a_restart_does_not_flood_the_room(tmp_path: Path) -> None:
     )
     server = TestServer(create_app(config), port=config.port)
     await server.start_server()
-    url = str(server.make_url("")).rstrip("/")
+    url = url_of(server)
     auths = [{"name": n, "client": f"tab-{n}"} for n in ("ann", "bob", "cat")]
     first = [await SioClient().connect(url, auth=auth) for auth in auths]
     for client in first:

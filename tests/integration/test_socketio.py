@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.helpers import SioClient
+from tests.helpers import SioClient, raw_socketio
 
 
 async def test_join_and_message_reach_everyone(sio_client) -> None:
@@ -125,10 +125,7 @@ async def test_unknown_event_and_garbage_packet_leave_others_alone(
     await alice.emit("no-such-event", {"x": 1})
     # A raw Engine.IO client sending a malformed Socket.IO packet.
     async with aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
-        assert (await ws.receive_str()).startswith("0{")
-        await ws.send_str("40")
-        await ws.receive_str()
+        ws = await raw_socketio(http, url)
         for junk in (
             '42["message"',
             "42{{{",
@@ -225,21 +222,13 @@ async def test_websockets_decline_per_message_deflate(url: str, path: str) -> No
         await ws.close()
 
 
-async def raw_session(url: str, http: aiohttp.ClientSession):
-    ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
-    assert (await ws.receive_str()).startswith("0{")
-    await ws.send_str("40")
-    assert (await ws.receive_str()).startswith("40")
-    return ws
-
-
 async def test_a_flood_of_bad_packets_costs_a_few_log_lines_and_the_connection(
     sio_client, url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     alice = await sio_client()
     await alice.join("alice")
     async with aiohttp.ClientSession() as http:
-        ws = await raw_session(url, http)
+        ws = await raw_socketio(http, url)
         for _ in range(10_000):
             try:
                 await ws.send_str('42["message"')
@@ -263,7 +252,7 @@ async def test_binary_events_are_refused_clearly(sio_client, url: str) -> None:
     watcher = await sio_client()
     await watcher.join("watcher")
     async with aiohttp.ClientSession() as http:
-        ws = await raw_session(url, http)
+        ws = await raw_socketio(http, url)
         await ws.send_str('451-["message",{"_placeholder":true,"num":0}]')
         refusal = await ws.receive_str(timeout=5)
         assert refusal.startswith('42["chat_error"')

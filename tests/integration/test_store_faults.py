@@ -7,34 +7,16 @@ stops root as well), a small tmpfs filled up.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import TIMEOUT, SioClient, need_chattr
-from tests.server_process import ServerProcess
-
-Start = Callable[[Path], Awaitable[ServerProcess]]
-
-
-@pytest.fixture
-async def start(tmp_path: Path) -> AsyncIterator[Start]:
-    """Start the server on a database path; stopped (by PID) at teardown."""
-    servers: list[ServerProcess] = []
-
-    async def run(db: Path) -> ServerProcess:
-        server = ServerProcess(str(db), log_dir=tmp_path)
-        servers.append(server)
-        return await server.start()
-
-    yield run
-    for server in servers:
-        await server.stop()
+from tests.helpers import SioClient, eventually, remove_database
+from tests.server_process import ServerProcess, StartProcess
 
 
 async def writer(server: ServerProcess, name: str = "writer") -> SioClient:
@@ -63,13 +45,13 @@ async def health(server: ServerProcess) -> tuple[int, dict[str, Any]]:
 
 async def healthy_again(server: ServerProcess) -> None:
     """/healthz turns 200 by itself (the store tries a write each second)."""
-    for _ in range(int(TIMEOUT / 0.1)):
+
+    async def healthy() -> dict[str, Any] | None:
         status, body = await health(server)
-        if status == 200:
-            assert body["problem"] is None
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"still unhealthy: {body}")
+        return body if status == 200 else None
+
+    body = await eventually(healthy, every=0.1)
+    assert body["problem"] is None
 
 
 def lines_with(server: ServerProcess, words: str) -> list[str]:
@@ -77,16 +59,15 @@ def lines_with(server: ServerProcess, words: str) -> list[str]:
 
 
 async def test_a_removed_database_is_noticed_and_refused(
-    tmp_path: Path, start: Start
+    tmp_path: Path, start_process: StartProcess
 ) -> None:
     db = tmp_path / "chat.db"
-    server = await start(db)
+    server = await start_process(db)
     alice = await writer(server, "alice")
     bob = await writer(server, "bob")
     assert (await post(alice, "before"))["id"] == 1
     assert (await health(server))[0] == 200
-    for name in (db, tmp_path / "chat.db-wal", tmp_path / "chat.db-shm"):
-        name.unlink()
+    remove_database(db)
 
     status, body = await health(server)  # noticed before anyone posts
     assert status == 503 and "database file was removed" in body["problem"], body
@@ -104,41 +85,20 @@ async def test_a_removed_database_is_noticed_and_refused(
     assert db.stat().st_size == 0  # the old connection left the newcomer alone
 
     # A restart is the recovery: a new database, with a new epoch.
-    server = await start(db)
+    server = await start_process(db)
     assert (await health(server))[0] == 200
     again = await writer(server)
     assert (await post(again, "after"))["id"] == 1
     await again.sio.disconnect()
 
 
-@pytest.fixture
-def immutable(tmp_path: Path) -> Iterator[Callable[[bool, list[Path]], None]]:
-    """chattr +i / -i: a file nobody may write, root included.
-
-    What a read-only disk does to SQLite (its write fails; SQLite reports an
-    I/O error) on a real file system, and unlike ext4 remounted read-only by
-    the kernel after an error, it can be undone while the file stays open.
-    (``mount -o remount,ro`` is refused while a file is open for writing.)
-    """
-    need_chattr(tmp_path)
-    touched: set[Path] = set()
-
-    def set_(on: bool, files: list[Path]) -> None:
-        touched.update(files)
-        flag = "+i" if on else "-i"
-        subprocess.run(["chattr", flag, *map(str, files)], check=True)
-
-    yield set_
-    left = [str(f) for f in touched if f.exists()]
-    if left:
-        subprocess.run(["chattr", "-i", *left], check=True)
-
-
 async def test_a_read_only_database_refuses_then_recovers_by_itself(
-    tmp_path: Path, start: Start, immutable: Callable[[bool, list[Path]], None]
+    tmp_path: Path,
+    start_process: StartProcess,
+    immutable: Callable[[bool, list[Path]], None],
 ) -> None:
     db = tmp_path / "chat.db"
-    server = await start(db)
+    server = await start_process(db)
     alice = await writer(server)
     assert (await post(alice, "one"))["id"] == 1
     files = [db, tmp_path / "chat.db-wal"]
@@ -193,10 +153,10 @@ def fill(path: Path) -> None:
 
 
 async def test_a_full_disk_refuses_then_recovers_by_itself(
-    small_disk: Path, start: Start
+    small_disk: Path, start_process: StartProcess
 ) -> None:
     db = small_disk / "chat.db"
-    server = await start(db)
+    server = await start_process(db)
     alice = await writer(server)
     assert (await post(alice, "one"))["id"] == 1
     filler = small_disk / "filler"

@@ -8,18 +8,12 @@ from typing import Any
 
 import pytest
 
-from chat.models import NewMessage
 from cluster.connection import connect
 from store.base import HistoryStore
 from store.redis import RedisStore
 from store.sqlite import SQLiteStore
 from tests.redis_server import RedisServer
-
-DAY_MS = 86_400_000
-
-
-def msg(room: str, text: str, ts: int = 1_000) -> NewMessage:
-    return NewMessage(room, "bob", text, ts)
+from tests.stores import DAY_MS, msg
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])

@@ -8,21 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import TIMEOUT
+from tests.helpers import TIMEOUT, next_frame
 from web.frames import MAX_FRAME
-
-
-async def next_frame(
-    ws: aiohttp.ClientWebSocketResponse, kind: str, **match: Any
-) -> dict[str, Any]:
-    """The next frame of ``kind`` whose fields equal ``match``."""
-    async with asyncio.timeout(TIMEOUT):
-        while True:
-            frame = await ws.receive_json()
-            if frame.get("type") == kind and all(
-                frame.get(k) == v for k, v in match.items()
-            ):
-                return frame
 
 
 async def next_error(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:

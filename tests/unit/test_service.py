@@ -9,10 +9,7 @@ from pathlib import Path
 import pytest
 
 from chat import service as service_module, typing as typing_module
-from chat.fanout import Fanout
 from chat.models import (
-    ChatEvent,
-    Joined,
     Member,
     MemberJoined,
     MemberLeft,
@@ -24,37 +21,9 @@ from chat.models import (
 from chat.rules import ChatError
 from chat.service import ChatService
 from store.sqlite import SQLiteStore
+from tests.helpers import remove_database
 from tests.texts import COMPOSED, DECOMPOSED, TECHNOLOGIST
-
-
-class RecordingDoor:
-    def __init__(self) -> None:
-        self.events: list[ChatEvent] = []
-        self.batches: list[list[ChatEvent]] = []
-        self.attached: list[str] = []
-        self.welcomed: list[Joined] = []
-        self.kicked: list[str] = []
-
-    async def deliver(self, events: Sequence[ChatEvent]) -> None:
-        self.batches.append(list(events))
-        self.events.extend(events)
-
-    def attach(self, member: Member) -> bool:
-        self.attached.append(member.conn)
-        return True
-
-    def welcome(self, joined: Joined) -> None:
-        self.welcomed.append(joined)
-
-    async def detach(self, member: Member) -> None:
-        if member.conn in self.attached:  # like the real doors: idempotent
-            self.attached.remove(member.conn)
-
-    async def kick(self, member: Member) -> None:
-        self.kicked.append(member.conn)
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]
+from tests.unit.services import RecordingDoor, make_service, shutdown
 
 
 class FailingStore(SQLiteStore):
@@ -65,23 +34,6 @@ class FailingStore(SQLiteStore):
 @pytest.fixture
 def door() -> RecordingDoor:
     return RecordingDoor()
-
-
-async def make_service(
-    door: RecordingDoor, store: SQLiteStore | None = None, **kw: object
-) -> ChatService:
-    store = store or SQLiteStore(":memory:", retention_days=0, room_cap=0)
-    await store.open()
-    fanout = Fanout()
-    fanout.add_door("t", door)
-    service = ChatService(store, fanout, **kw)  # type: ignore[arg-type]
-    service.start()
-    return service
-
-
-async def shutdown(service: ChatService) -> None:
-    await service.stop()
-    await service.store.close()
 
 
 @pytest.fixture
@@ -315,8 +267,7 @@ async def test_a_store_fault_fails_the_whole_group_in_words(
     try:
         await service.join("t", "c1", "alice")
         await service.post("c1", "kept")
-        for name in (path, tmp_path / "chat.db-wal", tmp_path / "chat.db-shm"):
-            name.unlink()
+        remove_database(path)
         results = await asyncio.gather(
             *(service.post("c1", str(i)) for i in range(20)), return_exceptions=True
         )

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from chat.models import NewMessage
 from store import StoreFailed, sqlite as sqlite_module
 from store.sqlite import SQLiteStore
-from tests.helpers import need_chattr
+from tests.helpers import remove_database
 
 
 def msg(text: str) -> NewMessage:
@@ -31,11 +30,6 @@ def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def remove_all(path: Path) -> None:
-    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        name.unlink()
-
-
 async def test_a_removed_database_refuses_writes_until_restart(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -43,7 +37,7 @@ async def test_a_removed_database_refuses_writes_until_restart(
     store = await opened(path)
     await store.append_many([msg("kept")])
     assert await store.problem() is None
-    remove_all(path)
+    remove_database(path)
 
     # Noticed without a write, as /healthz asks.
     assert "was removed" in (await store.problem() or "")
@@ -101,29 +95,9 @@ async def test_the_watch_is_quiet_through_checkpoints(tmp_path: Path) -> None:
     await store.close()
 
 
-@pytest.fixture
-def chattr(tmp_path: Path) -> Iterator[list[Path]]:
-    """Files to make immutable with chattr +i: unwritable even by root.
-
-    The real fault a read-only disk gives SQLite (a write refused with an
-    I/O error), which unlike an ext4 remounted read-only by the kernel can
-    be undone while the file stays open. Always undone at teardown.
-    """
-    need_chattr(tmp_path)
-    files: list[Path] = []
-    yield files
-    left = [str(f) for f in files if f.exists()]
-    if left:
-        subprocess.run(["chattr", "-i", *left], check=True)
-
-
-def immutable(files: list[Path], on: bool) -> None:
-    subprocess.run(["chattr", "+i" if on else "-i", *map(str, files)], check=True)
-
-
 async def test_a_read_only_file_refuses_writes_and_recovers(
     tmp_path: Path,
-    chattr: list[Path],
+    immutable: Callable[[bool, list[Path]], None],
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -131,8 +105,8 @@ async def test_a_read_only_file_refuses_writes_and_recovers(
     path = tmp_path / "chat.db"
     store = await opened(path)
     await store.append_many([msg("1")])
-    chattr.extend([path, Path(f"{path}-wal")])
-    immutable(chattr, True)
+    files = [path, Path(f"{path}-wal")]
+    immutable(True, files)
 
     for _ in range(3):
         with pytest.raises(StoreFailed, match="the database file is read-only"):
@@ -141,7 +115,7 @@ async def test_a_read_only_file_refuses_writes_and_recovers(
     assert [m.text for m in await store.recent("a", 10)] == ["1"]
     assert len(errors(caplog)) == 1, errors(caplog)
 
-    immutable(chattr, False)
+    immutable(False, files)
     assert await store.problem() is None  # a test write shows it passed
     assert "saved again" in caplog.records[-1].getMessage()
     (second,) = await store.append_many([msg("2")])

@@ -8,12 +8,7 @@ import pytest
 from chat.models import NewMessage
 from store import make_store
 from store.sqlite import SQLiteStore
-
-DAY_MS = 86_400_000
-
-
-def msg(room: str, text: str, ts: int = 1_000) -> NewMessage:
-    return NewMessage(room, "bob", text, ts)
+from tests.stores import DAY_MS, msg
 
 
 async def opened(path: str, **kw: float) -> SQLiteStore:
