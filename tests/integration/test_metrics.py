@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import SioClient
+from tests.helpers import SioClient, next_frame
 
 
 async def scrape(url: str) -> dict[str, float]:
@@ -54,3 +54,22 @@ async def test_metrics_count_connections_messages_deliveries_and_refusals(
     assert "chat_gaps_repaired_total{}" in after
     for client in (a, b):
         await client.sio.disconnect()
+
+
+async def test_a_typing_change_counts_one_delivery_per_reader(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        typist = await http.ws_connect(url + "/ws")
+        reader = await http.ws_connect(url + "/ws")
+        await typist.send_json({"type": "join", "name": "tia"})
+        await next_frame(typist, "joined")
+        await reader.send_json({"type": "join", "name": "rex"})
+        await next_frame(reader, "joined")
+        await next_frame(typist, "system", event="join", name="rex")  # notices out
+        before = await scrape(url)
+        await typist.send_json({"type": "typing", "typing": True})
+        await next_frame(reader, "typing", name="tia", typing=True)
+        after = await scrape(url)
+        await typist.close()
+        await reader.close()
+    key = "chat_deliveries_total{door=ws}"
+    assert after[key] - before[key] == 1  # the reader; the typist is skipped
