@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from store.base import sqlite_path
 from web.proxies import problems as proxy_problems
 
 
@@ -175,6 +176,10 @@ def validate(config: Config) -> list[str]:
     ):
         problems.append("--redis-url must start with redis://, rediss:// or unix://")
     problems.extend(proxy_problems(config.trusted_proxies))
+    try:
+        sqlite_path(config.db)
+    except ValueError as exc:
+        problems.append(str(exc))
     for name in ("session_ttl", "ping_interval", "ping_timeout", "process_timeout"):
         if getattr(config, name) <= 0:
             problems.append(f"{_flag(name)} must be positive")

@@ -84,10 +84,16 @@ def make_store(url: str, *, retention_days: float, room_cap: int) -> HistoryStor
     """
     from store.sqlite import SQLiteStore
 
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-    elif "://" in url:
-        raise ValueError(f"unsupported store URL {url!r}; use a path or sqlite:///path")
-    else:
-        path = url
+    path = sqlite_path(url)
     return SQLiteStore(path, retention_days=retention_days, room_cap=room_cap)
+
+
+def sqlite_path(url: str) -> str:
+    """The database path in ``--db``; ValueError for a URL of another kind."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    if "://" in url:
+        raise ValueError(
+            f"--db {url!r}: use a path or sqlite:///path (Redis is --redis-url)"
+        )
+    return url
