@@ -17,14 +17,13 @@ from prometheus_client.registry import Collector
 from events.engine import ChatServer, Link
 from web.keys import SERVICE, WS_DOOR
 
-SIO: web.AppKey[ChatServer] = web.AppKey("sio", ChatServer)
-
 
 class _Counts(Collector):
     """What the server counts anyway, read when scraped."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, sio: ChatServer) -> None:
         self._app = app
+        self._sio = sio
 
     def collect(self) -> Iterator[Metric]:
         app = self._app
@@ -41,7 +40,7 @@ class _Counts(Collector):
         )
         transports: Counter[str] = Counter(
             "websocket" if link.outlet is not None else "polling"
-            for link in app[SIO].eio.sockets.values()
+            for link in self._sio.eio.sockets.values()
             if isinstance(link, Link)
         )
         for transport in ("websocket", "polling"):
@@ -59,6 +58,5 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application, sio: ChatServer) -> None:
-    app[SIO] = sio
-    app[SERVICE].stats.registry.register(_Counts(app))
+    app[SERVICE].stats.registry.register(_Counts(app, sio))
     app.router.add_get("/metrics", metrics)
