@@ -94,6 +94,7 @@ def sqlite_path(url: str) -> str:
         return url.removeprefix("sqlite:///")
     if "://" in url:
         raise ValueError(
-            f"--db {url!r}: use a path or sqlite:///path (Redis is --redis-url)"
+            f"--db {url!r} is unsupported: use a path or sqlite:///path "
+            "(Redis is --redis-url)"
         )
     return url

@@ -59,7 +59,7 @@ def test_cors_origins() -> None:
         (["--rate-burst", "0"], "--rate-burst must be at least 1"),
         (["--max-group", "0"], "--max-group must be at least 1"),
         (["--shutdown-grace", "-1"], "--shutdown-grace must not be negative"),
-        (["--db", "redis://localhost"], "--db 'redis://localhost': use a path"),
+        (["--db", "redis://localhost"], "--db 'redis://localhost' is unsupported"),
     ],
 )
 def test_bounds_are_told(capsys, argv: list[str], says: str) -> None:
