@@ -84,7 +84,9 @@ async def health(request: web.Request) -> web.Response:
     (someone must act). Shared: Redis being away is /readyz's to say."""
     service = request.app[SERVICE]
     node = request.app[NODE]
-    problem = None if node.shared else await service.store.problem()
+    problem = service.sequencer.failure
+    if problem is None and not node.shared:
+        problem = await service.store.problem()
     return web.json_response(
         {
             "ok": problem is None,
@@ -101,7 +103,8 @@ async def health(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     """Readiness: can this process serve the chat now (store, Redis, bus)?"""
-    problem = await request.app[NODE].problem()
+    problem = request.app[SERVICE].sequencer.failure
+    problem = problem or await request.app[NODE].problem()
     if problem is not None:
         return web.json_response({"ok": False, "problem": problem}, status=503)
     return web.json_response({"ok": True})
