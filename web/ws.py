@@ -41,6 +41,8 @@ class Peer:
     conn: str
     outlet: Outlet
     address: str
+    room: str | None = None
+    """The room it is attached to; delivery reads readers from the room."""
 
     def send(self, *items: dict[str, Any], bulk: bool = False) -> None:
         self.outlet.write(_framed(items), bulk=bulk)
@@ -74,7 +76,9 @@ class WebSocketDoor:
         self._prefix = f"ws:{process}:" if process else "ws:"
         self._ids = itertools.count(1)
         self._peers: dict[str, Peer] = {}
-        self._rooms: dict[str, set[str]] = {}
+        # A broadcast reads its readers from here, never back from _peers:
+        # a connection that closed before its leave ran is simply not here.
+        self._rooms: dict[str, dict[str, Peer]] = {}
 
     def open(self, request: web.Request) -> Peer:
         conn = f"{self._prefix}{next(self._ids)}"
@@ -91,24 +95,30 @@ class WebSocketDoor:
         return len(self._peers)
 
     def forget(self, peer: Peer) -> None:
+        """The connection closed: no more deliveries, whatever the core's
+        leave (which comes after) is still doing."""
         self._peers.pop(peer.conn, None)
+        self._unroom(peer.conn, peer.room)
 
     async def deliver(self, events: Sequence[ChatEvent]) -> None:
         for room, skip, run in runs(events):
-            conns = self._rooms.get(room)
-            if not conns:
+            readers = self._rooms.get(room)
+            if not readers:
                 continue
             data = _framed([render(event) for event in run])
-            for conn in conns:
+            for conn, peer in readers.items():
                 if conn != skip:
-                    self._peers[conn].outlet.write(data)
-            readers = len(conns) - (skip in conns)
-            self.stats.deliveries.labels("ws").inc(len(run) * readers)
+                    peer.outlet.write(data)
+            count = len(readers) - (skip in readers)
+            self.stats.deliveries.labels("ws").inc(len(run) * count)
 
     def attach(self, member: Member) -> bool:
-        if member.conn not in self._peers:
+        peer = self._peers.get(member.conn)
+        if peer is None:
             return False
-        self._rooms.setdefault(member.room, set()).add(member.conn)
+        self._unroom(peer.conn, peer.room)
+        peer.room = member.room
+        self._rooms.setdefault(member.room, {})[peer.conn] = peer
         return True
 
     def welcome(self, joined: Joined) -> None:
@@ -125,11 +135,14 @@ class WebSocketDoor:
         )
 
     async def detach(self, member: Member) -> None:
-        conns = self._rooms.get(member.room)
-        if conns is not None:
-            conns.discard(member.conn)
-            if not conns:
-                del self._rooms[member.room]
+        self._unroom(member.conn, member.room)
+
+    def _unroom(self, conn: str, room: str | None) -> None:
+        if room is None:
+            return
+        readers = self._rooms.get(room)
+        if readers is not None and readers.pop(conn, None) is not None and not readers:
+            del self._rooms[room]
 
     async def kick(self, member: Member) -> None:
         peer = self._peers.get(member.conn)

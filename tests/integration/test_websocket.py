@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers import TIMEOUT, next_frame
 from web.frames import MAX_FRAME
+from web.keys import SERVICE
 
 
 async def next_error(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
@@ -173,3 +174,27 @@ async def test_history_on_join_and_catchup_with_after(ws_connect) -> None:
     await back.send_json({"type": "join", "name": "back", "after": 2})
     frame = await next_frame(back, "usermsg")
     assert frame["id"] == 3 and "history" not in frame
+
+
+async def test_readers_miss_nothing_while_a_leave_is_under_way(
+    server, ws_connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that closed while its leave has yet to run (made slow
+    here) is skipped by broadcasts; the others get every line."""
+    service = server.app[SERVICE]
+    leave = service.leave
+
+    async def slow_leave(conn: str) -> None:
+        await asyncio.sleep(0.5)
+        await leave(conn)
+
+    monkeypatch.setattr(service, "leave", slow_leave)
+    readers = [await ws_connect() for _ in range(6)]
+    for i, ws in enumerate(readers):
+        await ws.send_json({"type": "join", "name": f"reader{i}"})
+        await next_frame(ws, "users")
+    await readers[2].close()  # gone, its leave still to come
+    await asyncio.sleep(0.1)
+    await readers[0].send_json({"type": "usermsg", "message": "still here?"})
+    for ws in readers[:2] + readers[3:]:
+        await next_frame(ws, "usermsg", message="still here?")
