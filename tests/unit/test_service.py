@@ -287,10 +287,12 @@ async def test_a_store_fault_fails_the_whole_group_in_words(
 
 async def test_stop_flushes_queued_messages(door: RecordingDoor) -> None:
     service = await make_service(door)
-    await service.join("t", "c1", "alice")
-    posts = [asyncio.ensure_future(service.post("c1", str(i))) for i in range(5)]
-    await asyncio.sleep(0)
-    await shutdown(service)
+    try:
+        await service.join("t", "c1", "alice")
+        posts = [asyncio.ensure_future(service.post("c1", str(i))) for i in range(5)]
+        await asyncio.sleep(0)
+    finally:
+        await shutdown(service)
     assert [p.result().id for p in posts] == [1, 2, 3, 4, 5]
     with pytest.raises(ChatError) as info:
         await service.post("c1", "late")

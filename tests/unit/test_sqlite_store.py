@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -10,29 +11,24 @@ from store import make_store
 from store.sqlite import SQLiteStore
 from tests.stores import DAY_MS, msg
 
-
-async def opened(path: str, **kw: float) -> SQLiteStore:
-    store = SQLiteStore(
-        path, retention_days=kw.get("days", 0), room_cap=int(kw.get("cap", 0))
-    )
-    await store.open()
-    return store
+OpenStore = Callable[..., Awaitable[SQLiteStore]]
 
 
-async def test_ids_count_per_room_and_survive_reopening(tmp_path: Path) -> None:
+async def test_ids_count_per_room_and_survive_reopening(
+    tmp_path: Path, sqlite_store: OpenStore
+) -> None:
     path = str(tmp_path / "chat.db")
-    store = await opened(path)
+    store = await sqlite_store(path)
     stored = await store.append_many([msg("a", "1"), msg("b", "1"), msg("a", "2")])
     assert [(m.room, m.id) for m in stored] == [("a", 1), ("b", 1), ("a", 2)]
     await store.close()
 
     epoch = store.epoch
     assert epoch
-    store = await opened(path)
+    store = await sqlite_store(path)
     assert store.epoch == epoch  # the same database keeps its epoch
-    other = await opened(str(tmp_path / "other.db"))
+    other = await sqlite_store(str(tmp_path / "other.db"))
     assert other.epoch != epoch
-    await other.close()
     assert await store.last_id("a") == 2
     assert await store.last_id("nobody") == 0
     (third,) = await store.append_many([msg("a", "3")])
@@ -40,11 +36,12 @@ async def test_ids_count_per_room_and_survive_reopening(tmp_path: Path) -> None:
     assert [m.text for m in await store.recent("a", 2)] == ["2", "3"]
     assert [m.id for m in await store.after("a", 1, 10)] == [2, 3]
     assert [m.id for m in await store.after("a", 1, 1)] == [2]
-    await store.close()
 
 
-async def test_retention_by_age_and_cap_never_reuses_ids(tmp_path: Path) -> None:
-    store = await opened(str(tmp_path / "chat.db"), days=1, cap=3)
+async def test_retention_by_age_and_cap_never_reuses_ids(
+    tmp_path: Path, sqlite_store: OpenStore
+) -> None:
+    store = await sqlite_store(str(tmp_path / "chat.db"), days=1, cap=3)
     old = [msg("a", f"old{i}", ts=0) for i in range(2)]
     new = [msg("a", f"new{i}", ts=10 * DAY_MS) for i in range(4)]
     await store.append_many(old + new)
@@ -54,18 +51,18 @@ async def test_retention_by_age_and_cap_never_reuses_ids(tmp_path: Path) -> None
     assert await store.recent("a", 10) == []
     (next_msg,) = await store.append_many([msg("a", "again", ts=100 * DAY_MS)])
     assert next_msg.id == 7
-    await store.close()
 
 
-async def test_a_failed_write_changes_nothing(tmp_path: Path) -> None:
-    store = await opened(str(tmp_path / "chat.db"))
+async def test_a_failed_write_changes_nothing(
+    tmp_path: Path, sqlite_store: OpenStore
+) -> None:
+    store = await sqlite_store(str(tmp_path / "chat.db"))
     await store.append_many([msg("a", "kept")])
     with pytest.raises(sqlite3.IntegrityError):
         await store.append_many([msg("a", "x"), NewMessage("a", "bob", None, 1)])  # type: ignore[arg-type]
     assert [m.text for m in await store.recent("a", 10)] == ["kept"]
     (m,) = await store.append_many([msg("a", "next")])
     assert m.id == 2
-    await store.close()
 
 
 def test_store_urls(tmp_path: Path) -> None:
