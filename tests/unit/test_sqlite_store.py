@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chat.models import NewMessage
-from store import make_store
+from store import StoreFailed, make_store
 from store.sqlite import SQLiteStore
 from tests.stores import DAY_MS, msg
 
@@ -71,3 +71,56 @@ def test_store_urls(tmp_path: Path) -> None:
     assert store._path == f"{tmp_path}/x.db"  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="unsupported"):
         make_store("mongodb://x", retention_days=0, room_cap=0)
+
+
+async def test_commits_are_durable_wal_and_fully_synced(
+    tmp_path: Path, sqlite_store: OpenStore
+) -> None:
+    """On the connection that commits, not on a new one: synchronous is a
+    setting of each connection, journal_mode one of the file."""
+    store = await sqlite_store(tmp_path / "chat.db")
+    await store.append_many([msg("a", "1")])
+    db = store._db  # type: ignore[attr-defined]
+    async with db.execute("PRAGMA synchronous") as cursor:
+        assert await cursor.fetchone() == (2,)  # FULL
+    async with db.execute("PRAGMA journal_mode") as cursor:
+        assert await cursor.fetchone() == ("wal",)
+
+
+async def test_one_file_serves_one_store_at_a_time(
+    tmp_path: Path, sqlite_store: OpenStore
+) -> None:
+    path = tmp_path / "chat.db"
+    first = await sqlite_store(path)
+    await first.append_many([msg("a", "1")])
+    with pytest.raises(StoreFailed, match="in use by another server process"):
+        await sqlite_store(path)
+    await first.close()
+    again = await sqlite_store(path)  # free once closed
+    (second,) = await again.append_many([msg("a", "2")])
+    assert second.id == 2
+    # Nothing to share in memory.
+    await sqlite_store(":memory:")
+    await sqlite_store(":memory:")
+
+
+async def test_last_ids_kept_for_a_bounded_number_of_rooms(
+    tmp_path: Path, sqlite_store: OpenStore
+) -> None:
+    store = await sqlite_store(tmp_path / "chat.db", cap=2, rooms_cached=3)
+    rooms = [f"r{i}" for i in range(10)]
+    for round_ in range(1, 4):  # each room forgotten between its own posts
+        stored = await store.append_many([msg(room, str(round_)) for room in rooms])
+        assert [m.id for m in stored] == [round_] * len(rooms)
+        assert len(store._last) <= 3  # type: ignore[attr-defined]
+    assert [await store.last_id(room) for room in rooms] == [3] * len(rooms)
+    assert len(store._last) <= 3  # type: ignore[attr-defined]
+    assert await store.last_id("never") == 0
+    # One group posting twice to a forgotten room, and ids survive pruning.
+    stored = await store.append_many([msg("r0", "x"), msg("r1", "y"), msg("r0", "z")])
+    assert [(m.room, m.id) for m in stored] == [("r0", 4), ("r1", 4), ("r0", 5)]
+    # --room-cap applies to every room, not only those in memory.
+    assert await store.prune(now_ms=0) == 3 + 2 + 8 * 1
+    assert [m.id for m in await store.recent("r9", 10)] == [2, 3]
+    (after_prune,) = await store.append_many([msg("r5", "again")])
+    assert after_prune.id == 4
