@@ -160,6 +160,43 @@ async def test_a_catchup_bigger_than_the_bound_arrives_whole(
         await ws.close()
 
 
+@pytest.mark.parametrize(
+    "path, join",
+    [
+        ("/socket.io/?EIO=4&transport=websocket", '40{"name":"back","after":0}'),
+        ("/ws", '{"type":"join","name":"back","after":0}'),
+    ],
+    ids=["socket.io", "plain"],
+)
+async def test_a_catchup_not_yet_read_does_not_count_as_slowness(
+    make_server: ServerFactory, path: str, join: str
+) -> None:
+    """A reader that comes back to 16 times --max-unsent of catch-up and
+    does not read for a moment, while the room goes on (each line written to
+    it measures what it left unsent), keeps its connection."""
+    server = await make_server(max_unsent=4096)
+    url = url_of(server)
+    missed = [NewMessage("lobby", "old", f"{i} " + "y" * 200, 0) for i in range(300)]
+    await server.app[SERVICE].store.append_many(missed)
+    talker = await joined(url, "talker")
+    back = await StuckReader.open(url, path, join)
+    try:
+        await talker.inbox.wait("join", lambda n: n == "back")  # welcomed
+        for i in range(4):  # 1 KB: past an eighth of the bound, within it
+            assert (await talker.call("message", f"live{i} " + "z" * 200))["ok"]
+        received = b""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(TIMEOUT):
+            while b"live3" not in received:
+                chunk = await loop.sock_recv(back.sock, 65536)
+                assert chunk, "the server closed the connection"
+                received += chunk
+    finally:
+        back.close()
+    registry = server.app[SERVICE].stats.registry
+    assert registry.get_sample_value("chat_slow_client_drops_total") == 0
+
+
 async def test_each_client_gets_each_message_once_in_its_form(sio_client) -> None:
     spectator = await sio_client()  # connected, never joined
     tutorial = await sio_client()
