@@ -286,3 +286,29 @@ async def test_a_committed_group_is_one_write_per_recipient(
         for reader in readers:
             assert await chat_ids(reader, 20) == list(range(1, 21))
         await ws.close()
+
+
+async def test_a_sender_is_answered_only_after_its_line_went_out(
+    server: TestServer,
+) -> None:
+    """Of one connection that is both sender and reader, the wire shows its
+    own line broadcast before the ack of the post: when a sender hears "ok",
+    every reader has been sent the line."""
+    async with aiohttp.ClientSession() as http:
+        ws = await raw_socketio(http, url_of(server))
+        await ws.send_str('420["join",{"name":"both","format":"structured"}]')
+        async with asyncio.timeout(TIMEOUT):
+            while not (await ws.receive_str()).startswith("430"):
+                pass
+            for i in range(1, 21):
+                await ws.send_str(f'42{i}["message","m{i}"]')
+                broadcast = False
+                while True:
+                    packet = await ws.receive_str()
+                    if packet.startswith('42["chat"'):
+                        broadcast = json.loads(packet[2:])[1]["id"] == i
+                    elif packet.startswith(f"43{i}["):
+                        assert json.loads(packet[2 + len(str(i)) :])[0]["ok"]
+                        break
+                assert broadcast, f"the ack of m{i} came before its broadcast"
+        await ws.close()
