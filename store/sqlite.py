@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import sqlite3
 import time
@@ -16,7 +17,8 @@ from chat.models import Message, NewMessage
 from chat.rules import MAX_ID
 from store.base import StoreFailed, retention_cutoff
 from store.health import Health
-from store.sqlite_file import FileWatch, check_before_open, describe, os_words
+from store.last_ids import ROOMS_CACHED, LastIds
+from store.sqlite_file import FileWatch, check_before_open, describe, lock, os_words
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS rooms (
@@ -45,14 +47,21 @@ T = TypeVar("T")
 
 
 class SQLiteStore:
-    def __init__(self, path: str, *, retention_days: float, room_cap: int) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        retention_days: float,
+        room_cap: int,
+        rooms_cached: int = ROOMS_CACHED,
+    ) -> None:
         self._path = path
         self._conn: aiosqlite.Connection | None = None
         self._retention_days = retention_days
         self._room_cap = room_cap
         # Ids live in ``rooms`` rather than MAX(id) so pruning a room empty
         # never hands out an id a client has already seen.
-        self._last: dict[str, int] = {}
+        self._last = LastIds(rooms_cached)
         self.epoch = ""
         # One connection: serialise so a reader never sees a half-done write.
         self._lock = asyncio.Lock()
@@ -61,6 +70,7 @@ class SQLiteStore:
         """The database file; empty when there is none to check."""
         self._watch: FileWatch | None = None
         self._probed = 0.0
+        self._lock_fd = -1
 
     @property
     def _db(self) -> aiosqlite.Connection:
@@ -70,9 +80,11 @@ class SQLiteStore:
     async def open(self) -> None:
         if self._file:
             check_before_open(self._path)
+            self._lock_fd = lock(self._path)
         try:
             db = await aiosqlite.connect(self._path)
         except sqlite3.Error as exc:
+            self._unlock()
             raise self._unusable(exc) from None
         try:
             await self._refuse_foreign(db)
@@ -95,17 +107,23 @@ class SQLiteStore:
                 row = await cur.fetchone()
             assert row is not None  # inserted just above if it was missing
             self.epoch = row[0]
-            async with db.execute("SELECT room, last_id FROM rooms") as cursor:
-                self._last = {room: last async for room, last in cursor}
             if self._file:
                 self._watch = FileWatch(self._path)
         except sqlite3.Error as exc:
             await db.close()
+            self._unlock()
             raise self._unusable(exc) from None
         except BaseException:
             await db.close()
+            self._unlock()
             raise
         self._conn = db
+
+    def _unlock(self) -> None:
+        """After SQLite has closed the file (see sqlite_file.lock)."""
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     def _unusable(self, exc: sqlite3.Error) -> StoreFailed:
         why = describe(exc, self._file) or f"not a usable chat database ({exc})"
@@ -125,12 +143,14 @@ class SQLiteStore:
 
     async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]:
         last: dict[str, int] = {}
-        stored = []
-        for m in batch:
-            last[m.room] = last.get(m.room, self._last.get(m.room, 0)) + 1
-            stored.append(Message(m.room, last[m.room], m.name, m.text, m.ts))
+        stored: list[Message] = []
 
         async def insert(db: aiosqlite.Connection) -> None:
+            for room in dict.fromkeys(m.room for m in batch):
+                last[room] = await self._read_last(db, room)
+            for m in batch:
+                last[m.room] += 1
+                stored.append(Message(m.room, last[m.room], m.name, m.text, m.ts))
             await db.executemany(
                 f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
                 [(m.room, m.id, m.name, m.text, m.ts) for m in stored],
@@ -144,6 +164,21 @@ class SQLiteStore:
         await self._write(insert)
         self._last.update(last)
         return stored
+
+    async def _read_last(self, db: aiosqlite.Connection, room: str) -> int:
+        """The room's last id; read from ``rooms`` when not kept in memory.
+
+        Called holding ``_lock``, so no write can come between the read and
+        the caller's use of it.
+        """
+        last = self._last.get(room)
+        if last is None:
+            async with db.execute(
+                "SELECT last_id FROM rooms WHERE room = ?", (room,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            last = 0 if row is None else int(row[0])
+        return last
 
     async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """``work`` in one transaction, committed; or StoreFailed and no change."""
@@ -207,7 +242,13 @@ class SQLiteStore:
         )
 
     async def last_id(self, room: str) -> int:
-        return self._last.get(room, 0)
+        last = self._last.get(room)
+        if last is None:
+            async with self._lock:
+                last = await self._read_last(self._db, room)
+                if last:
+                    self._last.update({room: last})
+        return last
 
     async def prune(self, now_ms: int) -> int:
         async def delete(db: aiosqlite.Connection) -> int:
@@ -219,7 +260,8 @@ class SQLiteStore:
                 )
                 deleted += cursor.rowcount
             if self._room_cap > 0:
-                for room, last in self._last.items():
+                rooms = await db.execute_fetchall("SELECT room, last_id FROM rooms")
+                for room, last in rooms:
                     cursor = await db.execute(
                         "DELETE FROM messages WHERE room = ? AND id <= ?",
                         (room, last - self._room_cap),
@@ -277,3 +319,4 @@ class SQLiteStore:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+        self._unlock()

@@ -7,6 +7,7 @@ server runs, and SQLite's errors in words an operator can act on.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import sqlite3
 import stat
@@ -79,6 +80,32 @@ def check_before_open(path: str) -> None:
         os.close(fd)
     if header and header != HEADER:  # empty is a new database, as for SQLite
         raise StoreFailed(f"{path}: not a SQLite database")
+
+
+def lock(path: str) -> int:
+    """Hold the database for this process: the descriptor of an exclusive lock.
+
+    Two servers on one file would hand out the same ids: each keeps its
+    rooms' last ids in memory. flock, not SQLite's own POSIX locks, which it
+    takes and drops per transaction; the two kinds do not interact on Linux.
+    Close the descriptor only after SQLite has closed the file: closing any
+    descriptor of a file drops the process's POSIX locks on it.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StoreFailed(f"{path}: {os_words(exc)}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise StoreFailed(f"{path}: cannot be locked: {os_words(exc)}") from None
+        raise StoreFailed(
+            f"{path}: in use by another server process (one database file serves "
+            "one process; run several with --redis-url)"
+        ) from None
+    return fd
 
 
 def describe(exc: BaseException, path: str) -> str | None:

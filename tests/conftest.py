@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import gc
 import subprocess
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 from aiohttp.test_utils import TestServer
 
 from app import create_app
 from config import Config
+from store.sqlite import SQLiteStore
 from tests.helpers import CI, ServerFactory, SioClient, need_chattr, url_of
 from tests.nginx_server import Nginx
 from tests.redis_server import RedisServer
@@ -25,6 +30,53 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true: {report.longrepr}"
     return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Close SQLite connections a failed test left open.
+
+    Each aiosqlite connection runs a thread that is not a daemon: one left
+    open keeps the interpreter from exiting after the results are printed
+    (pytest-timeout times tests, not the exit).
+    """
+    left = [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, aiosqlite.Connection) and obj._connection is not None
+    ]
+    if not left:
+        return
+
+    async def close_all() -> None:
+        for connection in left:
+            await connection.close()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        asyncio.run(close_all())
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(f"closed {len(left)} SQLite connection(s) left open")
+
+
+@pytest.fixture
+async def sqlite_store() -> AsyncIterator[Callable[..., Awaitable[SQLiteStore]]]:
+    """``await sqlite_store(path, days=0, cap=0)``: an opened SQLiteStore,
+    closed at teardown whether the test passed or not."""
+    opened: list[SQLiteStore] = []
+
+    async def open_store(
+        path: Path | str, days: float = 0, cap: int = 0, **kw: Any
+    ) -> SQLiteStore:
+        store = SQLiteStore(str(path), retention_days=days, room_cap=cap, **kw)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        await store.close()
 
 
 @pytest.fixture

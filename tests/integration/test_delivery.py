@@ -160,6 +160,43 @@ async def test_a_catchup_bigger_than_the_bound_arrives_whole(
         await ws.close()
 
 
+@pytest.mark.parametrize(
+    "path, join",
+    [
+        ("/socket.io/?EIO=4&transport=websocket", '40{"name":"back","after":0}'),
+        ("/ws", '{"type":"join","name":"back","after":0}'),
+    ],
+    ids=["socket.io", "plain"],
+)
+async def test_a_catchup_not_yet_read_does_not_count_as_slowness(
+    make_server: ServerFactory, path: str, join: str
+) -> None:
+    """A reader that comes back to 16 times --max-unsent of catch-up and
+    does not read for a moment, while the room goes on (each line written to
+    it measures what it left unsent), keeps its connection."""
+    server = await make_server(max_unsent=4096)
+    url = url_of(server)
+    missed = [NewMessage("lobby", "old", f"{i} " + "y" * 200, 0) for i in range(300)]
+    await server.app[SERVICE].store.append_many(missed)
+    talker = await joined(url, "talker")
+    back = await StuckReader.open(url, path, join)
+    try:
+        await talker.inbox.wait("join", lambda n: n == "back")  # welcomed
+        for i in range(4):  # 1 KB: past an eighth of the bound, within it
+            assert (await talker.call("message", f"live{i} " + "z" * 200))["ok"]
+        received = b""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(TIMEOUT):
+            while b"live3" not in received:
+                chunk = await loop.sock_recv(back.sock, 65536)
+                assert chunk, "the server closed the connection"
+                received += chunk
+    finally:
+        back.close()
+    registry = server.app[SERVICE].stats.registry
+    assert registry.get_sample_value("chat_slow_client_drops_total") == 0
+
+
 async def test_each_client_gets_each_message_once_in_its_form(sio_client) -> None:
     spectator = await sio_client()  # connected, never joined
     tutorial = await sio_client()
@@ -248,4 +285,30 @@ async def test_a_committed_group_is_one_write_per_recipient(
         assert [spy.writes for spy in spies] == [1] * len(spies)
         for reader in readers:
             assert await chat_ids(reader, 20) == list(range(1, 21))
+        await ws.close()
+
+
+async def test_a_sender_is_answered_only_after_its_line_went_out(
+    server: TestServer,
+) -> None:
+    """Of one connection that is both sender and reader, the wire shows its
+    own line broadcast before the ack of the post: when a sender hears "ok",
+    every reader has been sent the line."""
+    async with aiohttp.ClientSession() as http:
+        ws = await raw_socketio(http, url_of(server))
+        await ws.send_str('420["join",{"name":"both","format":"structured"}]')
+        async with asyncio.timeout(TIMEOUT):
+            while not (await ws.receive_str()).startswith("430"):
+                pass
+            for i in range(1, 21):
+                await ws.send_str(f'42{i}["message","m{i}"]')
+                broadcast = False
+                while True:
+                    packet = await ws.receive_str()
+                    if packet.startswith('42["chat"'):
+                        broadcast = json.loads(packet[2:])[1]["id"] == i
+                    elif packet.startswith(f"43{i}["):
+                        assert json.loads(packet[2 + len(str(i)) :])[0]["ok"]
+                        break
+                assert broadcast, f"the ack of m{i} came before its broadcast"
         await ws.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import free_port, need
-from tests.server_process import run_once
+from tests.server_process import StartProcess, run_once
 
 DROP_DAC = "-dac_override,-dac_read_search"
 
@@ -97,3 +97,20 @@ def test_an_unreachable_redis_stops_the_start_in_one_line(tmp_path: Path) -> Non
     lines = result.stderr.splitlines()
     assert result.returncode == 1, result.stderr
     assert len(lines) == 1 and "Redis is unreachable" in lines[0], result.stderr
+
+
+async def test_a_second_server_on_one_database_stops_in_one_line(
+    tmp_path: Path, start_process: StartProcess
+) -> None:
+    """Two processes on one file would give out the same ids."""
+    db = tmp_path / "chat.db"
+    first = await start_process(db)
+    result = run_once(["--port", "0", "--db", str(db)])
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert str(db) in lines[0] and "in use by another server process" in lines[0]
+    assert (await first.get("/healthz"))[0] == 200  # the first is untouched
+    await first.stop()
+    second = await start_process(db)  # free once the first has gone
+    assert (await second.get("/healthz"))[0] == 200

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,11 @@ from tests.stores import DAY_MS, msg
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator:
+async def opener(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_store: Callable[..., Awaitable[SQLiteStore]],
+) -> AsyncIterator:
     """Opens stores of one kind that share one database."""
     opened: list[HistoryStore] = []
     clients: list[Any] = []
@@ -27,13 +31,10 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await server.start()
 
     async def open_store(days: float = 0, cap: int = 0) -> HistoryStore:
-        store: HistoryStore
-        if server is not None:
-            clients.append(connect(server.url))
-            store = RedisStore(clients[-1], "test", retention_days=days, room_cap=cap)
-        else:
-            path = str(tmp_path / "chat.db")
-            store = SQLiteStore(path, retention_days=days, room_cap=cap)
+        if server is None:
+            return await sqlite_store(tmp_path / "chat.db", days, cap)
+        clients.append(connect(server.url))
+        store = RedisStore(clients[-1], "test", retention_days=days, room_cap=cap)
         await store.open()
         opened.append(store)
         return store
@@ -60,7 +61,10 @@ async def test_ids_count_per_room_and_reads_have_bounds(opener) -> None:
     assert [m.id for m in await store.after("a", 1, 1)] == [2]
     assert [m.id for m in await store.after("a", 0, 10, upto=2)] == [1, 2]
     assert (await store.recent("b", 5))[0].name == "bob"
-    # Another handle on the same database sees the same ids and epoch.
+    # Another handle on the same database sees the same ids and epoch. (One
+    # SQLite file serves one process at a time: it is closed first.)
+    if isinstance(store, SQLiteStore):
+        await store.close()
     again = await opener()
     assert again.epoch == store.epoch and len(store.epoch) == 16
     assert await again.last_id("a") == 3

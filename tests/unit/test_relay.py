@@ -73,3 +73,53 @@ async def test_joiners_get_every_message_once_and_in_order_under_load() -> None:
             assert ids == list(range(ids[0], last + 1)), conn  # none twice, no gap
     finally:
         await shutdown(service)
+
+
+class HeldStore(SQLiteStore):
+    """Holds each history read until the test lets it go, so that another
+    process's messages can be stored and delivered while it is read."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:", retention_days=0, room_cap=0)
+        self.reading = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def recent(
+        self, room: str, limit: int, upto: int | None = None
+    ) -> list[Message]:
+        self.reading.set()
+        await self.release.wait()
+        return await super().recent(room, limit, upto)
+
+
+@pytest.mark.parametrize("stored", ["before the join", "while history is read"])
+@pytest.mark.parametrize("arrives", ["while history is read", "after the join"])
+async def test_the_first_joiner_on_a_process_gets_each_message_once(
+    stored: str, arrives: str
+) -> None:
+    """Nothing was delivered to the room here yet, so the history is not cut
+    at a known id: another process's message 4, stored around the read and
+    arriving on the bus during or after it, must reach the joiner once."""
+    door = RecordingDoor()
+    store = HeldStore()
+    service = await make_service(door, store)
+    try:
+        theirs = [NewMessage("lobby", "ann", str(i), 0) for i in range(1, 6)]
+        await store.append_many(theirs[:3])
+        if stored == "before the join":
+            (fourth,) = await store.append_many(theirs[3:4])
+        joining = asyncio.create_task(service.join("t", "c1", "alice"))
+        await store.reading.wait()
+        if stored == "while history is read":
+            (fourth,) = await store.append_many(theirs[3:4])
+        if arrives == "while history is read":
+            await service.receive(posted(fourth))
+        store.release.set()
+        await joining
+        if arrives == "after the join":
+            await service.receive(posted(fourth))
+        (fifth,) = await store.append_many(theirs[4:])
+        await service.receive(posted(fifth))
+        assert door.seen["c1"] == [1, 2, 3, 4, 5]
+    finally:
+        await shutdown(service)

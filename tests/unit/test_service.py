@@ -10,6 +10,7 @@ import pytest
 
 from chat import service as service_module, typing as typing_module
 from chat.models import (
+    ChatEvent,
     Member,
     MemberJoined,
     MemberLeft,
@@ -287,10 +288,12 @@ async def test_a_store_fault_fails_the_whole_group_in_words(
 
 async def test_stop_flushes_queued_messages(door: RecordingDoor) -> None:
     service = await make_service(door)
-    await service.join("t", "c1", "alice")
-    posts = [asyncio.ensure_future(service.post("c1", str(i))) for i in range(5)]
-    await asyncio.sleep(0)
-    await shutdown(service)
+    try:
+        await service.join("t", "c1", "alice")
+        posts = [asyncio.ensure_future(service.post("c1", str(i))) for i in range(5)]
+        await asyncio.sleep(0)
+    finally:
+        await shutdown(service)
     assert [p.result().id for p in posts] == [1, 2, 3, 4, 5]
     with pytest.raises(ChatError) as info:
         await service.post("c1", "late")
@@ -387,3 +390,25 @@ async def test_a_failed_take_over_announces_the_leave(
     assert door.kicked == ["old"]
     assert door.of(MemberLeft) == [MemberLeft("lobby", "ann")]
     assert await service.directory.names("lobby") == ()
+
+
+class YieldingDoor(RecordingDoor):
+    """A door whose delivery takes turns of the event loop, as the Door
+    protocol allows (deliver is a coroutine). The real doors write without
+    yielding, which hides the order of answer and delivery."""
+
+    async def deliver(self, events: Sequence[ChatEvent]) -> None:
+        await asyncio.sleep(0)
+        await super().deliver(events)
+
+
+async def test_a_sender_is_answered_after_its_line_is_delivered() -> None:
+    door = YieldingDoor()
+    service = await make_service(door)
+    try:
+        await service.join("t", "c1", "alice")
+        for i in range(5):
+            message = await service.post("c1", f"m{i}")
+            assert door.published == list(range(1, message.id + 1))
+    finally:
+        await shutdown(service)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -20,10 +20,15 @@ def msg(text: str) -> NewMessage:
     return NewMessage("a", "bob", text, 1_000)
 
 
-async def opened(path: Path) -> SQLiteStore:
-    store = SQLiteStore(str(path), retention_days=1, room_cap=5)
-    await store.open()
-    return store
+Opener = Callable[[Path], Awaitable[SQLiteStore]]
+
+
+@pytest.fixture
+def opened(sqlite_store: Callable[..., Awaitable[SQLiteStore]]) -> Opener:
+    async def open_store(path: Path) -> SQLiteStore:
+        return await sqlite_store(path, days=1, cap=5)
+
+    return open_store
 
 
 def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -31,7 +36,7 @@ def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 async def test_a_removed_database_refuses_writes_until_restart(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, opened: Opener
 ) -> None:
     path = tmp_path / "chat.db"
     store = await opened(path)
@@ -58,7 +63,9 @@ async def test_a_removed_database_refuses_writes_until_restart(
 
 
 @pytest.mark.parametrize("which", ["", "-wal"])
-async def test_a_replaced_file_refuses_writes(tmp_path: Path, which: str) -> None:
+async def test_a_replaced_file_refuses_writes(
+    tmp_path: Path, which: str, opened: Opener
+) -> None:
     path = tmp_path / "chat.db"
     store = await opened(path)
     other = await opened(tmp_path / "other.db")
@@ -70,20 +77,19 @@ async def test_a_replaced_file_refuses_writes(tmp_path: Path, which: str) -> Non
         f"{'its WAL file' if which else 'the database file'} "
         "was replaced by another file while the server ran"
     )
-    await other.close()
-    await store.close()
 
 
-async def test_a_removed_wal_refuses_writes(tmp_path: Path) -> None:
+async def test_a_removed_wal_refuses_writes(tmp_path: Path, opened: Opener) -> None:
     path = tmp_path / "chat.db"
     store = await opened(path)
     Path(f"{path}-wal").unlink()
     with pytest.raises(StoreFailed, match="its WAL file was removed"):
         await store.append_many([msg("lost")])
-    await store.close()
 
 
-async def test_the_watch_is_quiet_through_checkpoints(tmp_path: Path) -> None:
+async def test_the_watch_is_quiet_through_checkpoints(
+    tmp_path: Path, opened: Opener
+) -> None:
     store = await opened(tmp_path / "chat.db")
     # Well past SQLite's 1000-page automatic checkpoint, and a prune.
     for group in range(30):
@@ -92,7 +98,6 @@ async def test_the_watch_is_quiet_through_checkpoints(tmp_path: Path) -> None:
     assert await store.problem() is None
     (last,) = await store.append_many([msg("last")])
     assert last.id == 3001
-    await store.close()
 
 
 async def test_a_read_only_file_refuses_writes_and_recovers(
@@ -100,6 +105,7 @@ async def test_a_read_only_file_refuses_writes_and_recovers(
     immutable: Callable[[bool, list[Path]], None],
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    opened: Opener,
 ) -> None:
     monkeypatch.setattr(sqlite_module, "PROBE_EVERY", 0.0)
     path = tmp_path / "chat.db"
@@ -121,12 +127,12 @@ async def test_a_read_only_file_refuses_writes_and_recovers(
     (second,) = await store.append_many([msg("2")])
     assert second.id == 2  # the refused ones took no ids
     assert [m.text for m in await store.recent("a", 10)] == ["1", "2"]
-    await store.close()
 
 
-async def test_a_failed_write_from_a_bug_is_not_a_fault(tmp_path: Path) -> None:
+async def test_a_failed_write_from_a_bug_is_not_a_fault(
+    tmp_path: Path, opened: Opener
+) -> None:
     store = await opened(tmp_path / "chat.db")
     with pytest.raises(sqlite3.IntegrityError):
         await store.append_many([NewMessage("a", "bob", None, 1)])  # type: ignore[arg-type]
     assert await store.problem() is None
-    await store.close()
