@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from chat.fanout import Fanout
 from chat.limits import Limits
@@ -32,6 +32,9 @@ from web.ws import WebSocketDoor
 log = logging.getLogger("chat")
 PRUNE_EVERY = 600.0
 """Seconds between retention sweeps."""
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds a request still running once every session has been ended (a
+POST whose body stalls, say) may hold a stop before it is cancelled."""
 
 
 def create_app(config: Config | None = None) -> web.Application:
@@ -72,18 +75,18 @@ def create_app(config: Config | None = None) -> web.Application:
     app.cleanup_ctx.append(_background)
 
     async def close_connections(app: web.Application) -> None:
-        # End sessions without a Socket.IO DISCONNECT packet, so clients see
-        # "transport close" and reconnect by themselves (a restart, a deploy,
-        # to another process). Their names wait for them: no "left" lines.
-        # Bounded: a polling client that never polls again would hold
-        # engineio's close() forever.
+        # End sessions without a Socket.IO DISCONNECT or an Engine.IO CLOSE
+        # packet, so that every client (python-socketio's too) sees a broken
+        # transport and reconnects by itself (a restart, a deploy, to another
+        # process). Their names wait for them: no "left" lines. Bounded: a
+        # disconnect handler may wait on a Redis that is away.
         service.draining = True
         with contextlib.suppress(Exception):
             if isinstance(node.directory, RedisDirectory):
                 await node.directory.heartbeat(config.shutdown_grace)
             else:
                 await service.park(time.time() + config.shutdown_grace)
-        closing = [asyncio.create_task(s.close()) for s in sio.eio.sockets.values()]
+        closing = sio.end_all(WSCloseCode.GOING_AWAY)
         if closing:
             _, stuck = await asyncio.wait(closing, timeout=1.0)
             for task in stuck:
@@ -156,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             port=config.port,
             loop=_event_loop(),
             access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
             print=lambda text: print(text, file=sys.stderr, flush=True),
         )
     except StoreFailed as exc:

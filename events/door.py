@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import WSCloseCode
+
 from chat.fanout import runs
 from chat.models import (
     ChatEvent,
@@ -171,11 +173,10 @@ class SocketIODoor:
         task.add_done_callback(self._tasks.discard)
 
     def resync(self) -> None:
-        for link in list(self.sio.eio.sockets.values()):
-            if isinstance(link, Link):
-                task = asyncio.create_task(link.close(wait=False))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+        # Every client reconnects by itself and joins the new history.
+        for task in self.sio.end_all(WSCloseCode.SERVICE_RESTART):
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def address(self, sid: str) -> str:
         link = self.sio.link(sid)

@@ -7,9 +7,14 @@ an upgrade changes anything relied on here:
 - ``engineio.AsyncServer.handle_request`` is wrapped: WebSocket sessions
   (new, or upgrading from polling) are served here without engineio's
   environ and wrappers, which a session would hold for its whole life;
+  long-polling POSTs are read here too (engineio takes 16 packets a POST
+  at most, and leaves an oversized one unanswered), answered with CORS
+  headers from ``_cors_headers`` of the driver's ``translate_request``;
 - ``engineio.AsyncServer._handle_connect`` (polling) makes :class:`Link`s;
 - :class:`Link` overrides ``AsyncSocket.send``, ``poll``, ``close`` and
-  ``schedule_ping``, and calls ``receive``;
+  ``schedule_ping``, and calls ``receive``; a poll that gets ``None`` from
+  the queue of a closed session raises ``QueueEmpty``, which engineio's
+  ``handle_request`` answers with 400;
 - ``socketio.AsyncServer._handle_event_internal`` is wrapped to learn
   whether the client asked for an ack (python-socketio does not say);
 - ``socketio.AsyncServer._handle_eio_message`` is wrapped to answer bad and
@@ -95,6 +100,7 @@ class Link(AsyncSocket):  # type: ignore[misc]
         self._queued = 0
         self._strikes = 0
         self._end_reason: str | None = None
+        self._close_code = WSCloseCode.GOING_AWAY
         self.remote = ""
         """The client's address."""
 
@@ -140,6 +146,10 @@ class Link(AsyncSocket):  # type: ignore[misc]
     async def poll(self) -> list[eio_packet.Packet]:
         packets: list[eio_packet.Packet] = await super().poll()
         self._queued = 0
+        if not packets and self.closed:
+            # Ended without a CLOSE packet (see close): an error status, which
+            # every client takes for a broken transport and reconnects.
+            raise eio_exceptions.QueueEmpty()
         return packets
 
     # Heartbeat: one timer per session, not a task per ping ----------------
@@ -176,9 +186,24 @@ class Link(AsyncSocket):  # type: ignore[misc]
 
     # Closing -------------------------------------------------------------
 
+    async def end(self, code: WSCloseCode = WSCloseCode.GOING_AWAY) -> None:
+        """End the session so that its client reconnects by itself.
+
+        For a restart or a history reset. No Engine.IO CLOSE packet: the
+        JavaScript client reconnects after one, but python-socketio's takes
+        it for a deliberate goodbye and never comes back. A WebSocket just
+        closes with ``code``; a pending poll is answered with an error.
+        """
+        self._close_code = code
+        await self.close(
+            wait=False, abort=True, reason=self.server.reason.SERVER_DISCONNECT
+        )
+
     async def close(
         self, wait: bool = True, abort: bool = False, reason: str | None = None
     ) -> None:
+        """engineio's API. Without ``abort``, a deliberate close: the client
+        is sent a CLOSE packet and does not reconnect."""
         if self.closed or self.closing:
             return
         self.closing = True
@@ -198,7 +223,9 @@ class Link(AsyncSocket):  # type: ignore[misc]
         if self.outlet is not None:
             # socket.io-client ignores an Engine.IO CLOSE on a WebSocket; the
             # close frame makes it reconnect at once.
-            self.outlet.close(WSCloseCode.GOING_AWAY, "server closed the session")
+            self.outlet.close(self._close_code, "server closed the session")
+        elif abort:
+            self.queue.put_nowait(None)  # ends a pending poll (see poll)
         elif wait:
             await self.queue.join()
 
@@ -242,7 +269,7 @@ class Link(AsyncSocket):  # type: ignore[misc]
         )
         await sock.prepare(request)
         if upgrade:
-            if not await self._probe(sock):
+            if not await self._probe(sock) or self.closed:
                 return sock
         else:
             self.connected = self.upgraded = True
@@ -347,8 +374,51 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
             link = self.sockets.get(sid)
             if isinstance(link, Link) and link.connected and not link.upgraded:
                 return await link.run(request, upgrade=True)
+        elif (
+            request.method == "POST"
+            and "j" not in query  # JSONP, from clients before Socket.IO 3
+            and request_allowed(request, self.origins)
+        ):
+            link = self.sockets.get(query.get("sid"))
+            if isinstance(link, Link) and link.connected and not link.upgraded:
+                return await self._post(request, link)
         response: web.StreamResponse = await super().handle_request(request)
         return response
+
+    async def _post(self, request: web.Request, link: Link) -> web.Response:
+        """Packets from a long-polling client: however many, up to maxPayload
+        bytes in all, as Node's server takes them. A POST the server cannot
+        take ends the session as a broken transport: the client reconnects."""
+        limit = self.max_http_buffer_size
+        body = await _body(request, limit)
+        problem = None
+        if body is None:
+            status, problem = 413, f"Payload over {limit} bytes."
+        else:
+            try:
+                text = body.decode()
+            except UnicodeDecodeError:
+                status, problem = 400, "Request body is not valid UTF-8."
+        if problem is not None:
+            log.info(
+                "session %s from %s: polling POST refused: %s",
+                link.sid,
+                link.remote,
+                problem,
+            )
+            await link.close(wait=False, abort=True, reason=self.reason.TRANSPORT_ERROR)
+            return self._reply(request, status, problem)
+        for encoded in text.split("\x1e") if text else ():
+            if link.closed:
+                break  # a CLOSE packet, or too many bad ones
+            await link._on_frame(encoded)
+        return self._reply(request, 200, "ok")
+
+    def _reply(self, request: web.Request, status: int, text: str) -> web.Response:
+        """With the CORS headers engineio would give it."""
+        environ = self._async["translate_request"](request)
+        headers = dict(self._cors_headers(environ))
+        return web.Response(status=status, text=text, headers=headers)
 
     async def _accepted(self, link: Link, environ: dict[str, Any]) -> bool:
         accepted = await self._trigger_event("connect", link.sid, environ)
@@ -391,9 +461,29 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
             return self._bad_request()
 
 
+async def _body(request: web.Request, limit: int) -> bytes | None:
+    """The request's body; None as soon as it is known to be over ``limit``."""
+    if (request.content_length or 0) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
+    eio: Engine
+
     def _engineio_server_class(self) -> type[Engine]:
         return Engine
+
+    def end_all(self, code: WSCloseCode) -> list[asyncio.Task[None]]:
+        """End every session so that each client reconnects by itself (see
+        :meth:`Link.end`); the tasks doing it."""
+        links = [s for s in self.eio.sockets.values() if isinstance(s, Link)]
+        return [asyncio.create_task(link.end(code)) for link in links]
 
     def link(self, sid: str) -> Link | None:
         """The live Engine.IO session behind Socket.IO ``sid``, if any."""

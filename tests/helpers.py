@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import inspect
+import json
 import os
 import shutil
 import socket
@@ -111,8 +112,10 @@ class Inbox:
 class SioClient:
     """A real python-socketio client with an :class:`Inbox`."""
 
-    def __init__(self) -> None:
-        self.sio = socketio.AsyncClient(reconnection=False)
+    def __init__(self, **client: Any) -> None:
+        """``client``: options for the AsyncClient (``reconnection=True``...)."""
+        client.setdefault("reconnection", False)
+        self.sio = socketio.AsyncClient(**client)
         self.inbox = Inbox()
 
         async def record(event: str, *args: Any) -> None:
@@ -157,6 +160,21 @@ async def raw_socketio(
     connected = await ws.receive_str(timeout=TIMEOUT)
     assert connected.startswith("40"), connected
     return ws
+
+
+async def polling_session(http: aiohttp.ClientSession, url: str) -> str:
+    """A new Engine.IO long-polling session connected to Socket.IO's main
+    namespace; its endpoint (with ``sid``) for further GETs and POSTs."""
+    endpoint = f"{url}/socket.io/?EIO=4&transport=polling"
+    async with http.get(endpoint) as resp:
+        opened = await resp.text()
+    assert opened.startswith("0{"), opened  # Engine.IO's OPEN packet
+    endpoint += f"&sid={json.loads(opened[1:])['sid']}"
+    async with http.post(endpoint, data="40") as resp:
+        assert resp.status == 200
+    async with http.get(endpoint) as resp:
+        assert (await resp.text()).startswith("40")
+    return endpoint
 
 
 async def next_frame(

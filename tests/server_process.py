@@ -44,7 +44,7 @@ class ServerProcess:
 
     def spawn(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
-        with self._stderr.open("wb") as err:
+        with self._stderr.open("ab") as err:  # a restart adds to the log
             self.proc = subprocess.Popen(
                 self.argv,
                 cwd=ROOT,

@@ -301,3 +301,19 @@ async def test_a_flushed_redis_starts_a_new_history_everywhere(
     for back in backs:
         assert (await back.inbox.wait("chat"))["text"] == "after"
         await back.sio.disconnect()
+
+
+async def test_python_clients_come_back_by_themselves_after_a_history_reset(
+    pair, redis_server: RedisServer
+) -> None:
+    """No Engine.IO CLOSE packet, which python-socketio takes for goodbye."""
+    a = SioClient(reconnection=True, reconnection_delay=0.2)
+    await a.connect(url_of(pair[0]), auth={"name": "ann", "client": "a"})
+    old = (await a.inbox.wait("history"))["epoch"]
+    client = connect(redis_server.url)
+    await client.flushall()
+    await client.aclose()
+    assert (await a.call("message", "lost"))["error"]["code"] == "unavailable"
+    await a.inbox.wait("history", lambda h: h["epoch"] != old, timeout=10)
+    assert (await a.call("message", "after"))["id"] == 1
+    await a.sio.disconnect()

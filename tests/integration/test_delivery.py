@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ from tests.helpers import (
     ServerFactory,
     SioClient,
     StuckReader,
+    polling_session,
     raw_socketio,
     url_of,
 )
@@ -36,16 +36,7 @@ async def chat_ids(client: SioClient, last: int, timeout: float = 20) -> list[in
 
 async def open_polling_reader(url: str, http: aiohttp.ClientSession) -> None:
     """An Engine.IO long-polling client that joins, then never polls again."""
-    endpoint = f"{url}/socket.io/?EIO=4&transport=polling"
-    async with http.get(endpoint) as resp:
-        opened = await resp.text()
-    assert opened.startswith("0{"), opened  # Engine.IO's OPEN packet
-    sid = json.loads(opened[1:])["sid"]
-    endpoint += f"&sid={sid}"
-    async with http.post(endpoint, data="40") as resp:
-        assert resp.status == 200
-    async with http.get(endpoint) as resp:
-        assert (await resp.text()).startswith("40")
+    endpoint = await polling_session(http, url)
     async with http.post(endpoint, data='42["join","stuck"]') as resp:
         assert resp.status == 200
 

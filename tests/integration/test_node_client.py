@@ -105,6 +105,22 @@ async def test_python_and_node_talk(node: Any, sio_client: Any, transport: str) 
     assert await python.inbox.wait("leave", lambda n: n == "nodejs")
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_node_client_burst_is_all_acked_and_delivered_once_in_order(
+    node: Any, transport: str
+) -> None:
+    """Over polling the client batches what piles up during a POST into one:
+    more than python-engineio's 16 packets a payload must all be taken."""
+    count = 60
+    result = await (
+        await node(transport, "--scenario=burst", f"--count={count}")
+    ).result()
+
+    assert result["transport"] == transport
+    assert [ack["id"] for ack in result["acks"]] == list(range(1, count + 1))
+    assert [m["text"] for m in result["chats"]] == [f"line {i}" for i in range(count)]
+
+
 async def test_node_client_reports_failure() -> None:
     """The script exits non-zero with a JSON error when it cannot connect."""
     # Port 1 is never our server; the script must fail fast, not hang.

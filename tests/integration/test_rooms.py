@@ -185,9 +185,9 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
     await writer.join("writer")
     for i in range(3):
         assert (await writer.call("message", f"after{i}"))["ok"]
-    # python-socketio's client does not retry after the server said goodbye
-    # (the JS client does; the browser test covers that), so connect again
-    # the way it would: same auth callable, now carrying the last id seen.
+    # This reader does not reconnect by itself (test_restart.py has ones
+    # that do), so connect again the way it would: same auth callable, now
+    # carrying the last id seen.
     await reader.sio.connect(
         url, auth=auth, transports=["websocket"], wait_timeout=TIMEOUT
     )

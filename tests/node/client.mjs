@@ -2,15 +2,18 @@
 // A real Node.js Socket.IO client (the official socket.io-client package)
 // driving the chat server, for tests/integration/test_node_client.py.
 //
-//   node client.mjs URL websocket|polling [--scenario full|peer] [--name N]
-//                   [--peer P] [--expect TEXT] [--reply TEXT] [--timeout MS]
-//                   [--path /socket.io]
+//   node client.mjs URL websocket|polling [--scenario full|peer|burst]
+//                   [--name N] [--peer P] [--expect TEXT] [--reply TEXT]
+//                   [--count N] [--timeout MS] [--path /socket.io]
 //
 // full (default): two sockets in one process join, chat, and check acks,
 //   broadcasts and an invalid message. Prints one JSON object.
 // peer: one socket joins as --name and prints {"event":"ready"}; it waits for
 //   a message from --peer saying --expect, prints {"event":"received"}, then
 //   sends --reply and prints the final JSON object.
+// burst: one socket joins as --name and emits --count lines back to back,
+//   each asking for an ack (over polling they pile up into one POST while
+//   another is in flight); prints the acks and the chat events it got back.
 //
 // Every line on stdout is JSON. The last one has "ok"; the exit code is 0
 // only when it is true. A hard timeout ends the run with a failure.
@@ -25,6 +28,7 @@ const { values: opts, positionals } = parseArgs({
     peer: { type: "string", default: "" },
     expect: { type: "string", default: "" },
     reply: { type: "string", default: "" },
+    count: { type: "string", default: "40" },
     timeout: { type: "string", default: "10000" },
     path: { type: "string", default: "/socket.io" },
   },
@@ -89,7 +93,7 @@ process.on("unhandledRejection", fail);
 process.on("uncaughtException", fail);
 
 const usage = !url || !["websocket", "polling"].includes(transport);
-if (usage) fail("usage: client.mjs URL websocket|polling [--scenario full|peer]");
+if (usage) fail("usage: client.mjs URL websocket|polling [--scenario full|peer|burst]");
 
 // A socket that records every event so a later wait sees earlier arrivals.
 function open(label) {
@@ -277,7 +281,25 @@ async function peer() {
   });
 }
 
-const scenarios = { full, peer };
+async function burst() {
+  const name = opts.name || `node-burst-${process.pid}`;
+  const me = open(name);
+  await join(me, name, { name, format: "structured" });
+  const texts = Array.from({ length: Number(opts.count) }, (_, i) => `line ${i}`);
+  const acks = await Promise.all(texts.map((text) => me.call("message", text)));
+  for (const ack of acks) check(ack && ack.ok === true, "burst ack", ack);
+  await me.wait("chat", (m) => m.id === acks[acks.length - 1].id);
+  finish({
+    ok: true,
+    scenario: "burst",
+    transport: me.transport(),
+    acks,
+    chats: me.inbox.filter((m) => m.event === "chat").map((m) => m.data),
+    steps,
+  });
+}
+
+const scenarios = { full, peer, burst };
 const run = scenarios[opts.scenario];
 if (!run) fail(`unknown scenario ${opts.scenario}`);
 else if (!usage) run().catch(fail);

@@ -19,7 +19,7 @@ from typing import Any
 import engineio
 import pytest
 import socketio
-from engineio import async_socket, base_socket
+from engineio import async_socket, base_server as eio_base_server, base_socket
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from socketio import base_manager, base_server
 
@@ -31,10 +31,30 @@ RELIED_ON: dict[str, tuple[Any, str]] = {
         engineio.AsyncServer._handle_connect,
         "5bd7edc1d1ae115a",
     ),
-    # routes requests to Link.handle_get_request and friends
+    # routes requests to Link.handle_get_request and friends; a poll's
+    # QueueEmpty (Link.poll of an ended session) becomes a 400
     "engineio.AsyncServer.handle_request": (
         engineio.AsyncServer.handle_request,
         "1a8c878e35166cfe",
+    ),
+    # Engine._post reads polling POSTs instead (no 16-packet limit, 413)
+    "engineio.AsyncSocket.handle_post_request": (
+        async_socket.AsyncSocket.handle_post_request,
+        "82dca119a261a959",
+    ),
+    # Engine._reply: the driver's translate_request (self._async), the CORS
+    # headers; max_http_buffer_size and reason are set here
+    "engineio.base_server.BaseServer.__init__": (
+        eio_base_server.BaseServer.__init__,
+        "a06b17502fbd9646",
+    ),
+    "engineio.base_server.BaseServer._cors_headers": (
+        eio_base_server.BaseServer._cors_headers,
+        "da3a25b4305292e2",
+    ),
+    "engineio.async_drivers.aiohttp.translate_request": (
+        eio_aiohttp.translate_request,
+        "20aa782740060790",
     ),
     # Link.close triggers "disconnect" through it
     "engineio.AsyncServer._trigger_event": (
