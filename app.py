@@ -164,9 +164,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    raise_open_files()
+    files = raise_open_files()
     try:
-        run(create_app(config), config.host, config.port, _event_loop())
+        run(create_app(config), config.host, config.port, _event_loop(), files)
     except StoreFailed as exc:
         # A file to fix, not a bug: one line saying which and why.
         print(f"app.py: cannot start: {exc}", file=sys.stderr, flush=True)

@@ -187,38 +187,40 @@ class GuardedSite(web.BaseSite):
         return _Counted(server(), bounds, address)
 
 
-def raise_open_files() -> None:
+def raise_open_files() -> str:
     """The soft open-file limit up to the hard one: each connection is a
-    descriptor, and 1,024 (a common default) is a few hundred clients."""
+    descriptor, and 1,024 (a common default) is a few hundred clients.
+
+    Returns what was done, for the log once the server listens (a start
+    that fails says so in one line, and nothing else).
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft >= hard:
-        log.info("open-file limit: %d", soft)
-        return
+        return f"open-file limit: {soft}"
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ValueError, OSError) as exc:
-        log.warning("cannot raise the open-file limit from %d: %s", soft, exc)
-        return
-    log.info("open-file limit raised from %d to %d", soft, hard)
+        return f"open-file limit: {soft} (cannot raise it to {hard}: {exc})"
+    return f"open-file limit raised from {soft} to {hard}"
 
 
-async def serve(app: web.Application, host: str, port: int) -> None:
+async def serve(app: web.Application, host: str, port: int, note: str = "") -> None:
     """Serve ``app`` until cancelled (SIGINT, SIGTERM: see :func:`run`)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=True)
     await runner.setup()
     try:
         site = GuardedSite(runner, host, port)
         await site.start()
-        log.info("listening on %s", site.name)
+        log.info("listening on %s%s", site.name, f"; {note}" if note else "")
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
 
 
-def run(app: web.Application, host: str, port: int, loop: Any) -> None:
+def run(app: web.Application, host: str, port: int, loop: Any, note: str = "") -> None:
     """What ``web.run_app`` does, with a :class:`GuardedSite`."""
     asyncio.set_event_loop(loop)
-    main = loop.create_task(serve(app, host, port))
+    main = loop.create_task(serve(app, host, port, note))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):
