@@ -24,7 +24,9 @@ from config import Config, load_config
 from events import create_sio
 from store import StoreFailed
 from web import api, metrics, pages
-from web.keys import CONFIG, HTTP_DOOR, NODE, SERVICE, WS_DOOR
+from web.bounds import Bounds
+from web.keys import BOUNDS, CONFIG, HTTP_DOOR, NODE, SERVICE, WS_DOOR
+from web.listener import raise_open_files, run
 from web.proxies import PROXIES, TrustedProxies
 from web.sessions import HttpDoor
 from web.ws import WebSocketDoor
@@ -39,8 +41,19 @@ POST whose body stalls, say) may hold a stop before it is cancelled."""
 
 def create_app(config: Config | None = None) -> web.Application:
     config = config or Config()
-    app = web.Application(client_max_size=64 * 1024)
+    # aiohttp's keep-alive timer also runs before the first request: it
+    # closes connections that never finish one (--handshake-timeout).
+    app = web.Application(
+        client_max_size=64 * 1024,
+        handler_args={"keepalive_timeout": config.handshake_timeout},
+    )
     app[CONFIG] = config
+    app[BOUNDS] = bounds = Bounds.of(
+        config.max_connections_per_address,
+        config.max_handshakes_per_address,
+        config.max_sessions_per_address,
+        config.handshake_timeout,
+    )
     app[PROXIES] = TrustedProxies(config.trusted_proxies)
     stats = Stats()
     fanout = Fanout(stats)
@@ -56,9 +69,11 @@ def create_app(config: Config | None = None) -> web.Application:
         limits=Limits(config.rate_limit, config.rate_burst, node.buckets),
     )
     app[SERVICE] = service
-    sio = create_sio(config, service)
+    sio = create_sio(config, service, bounds.connections)
     sio.attach(app)
-    app[WS_DOOR] = WebSocketDoor(config.max_unsent, node.process, fanout.stats)
+    app[WS_DOOR] = WebSocketDoor(
+        config.max_unsent, node.process, fanout.stats, bounds.connections
+    )
     fanout.add_door("ws", app[WS_DOOR])
     app[HTTP_DOOR] = HttpDoor(node.sessions)
     fanout.add_door("http", app[HTTP_DOOR])
@@ -152,15 +167,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    files = raise_open_files()
     try:
-        web.run_app(
+        run(
             create_app(config),
-            host=config.host,
-            port=config.port,
-            loop=_event_loop(),
-            access_log=None,
+            config.host,
+            config.port,
+            _event_loop(),
+            files,
             shutdown_timeout=SHUTDOWN_TIMEOUT,
-            print=lambda text: print(text, file=sys.stderr, flush=True),
         )
     except StoreFailed as exc:
         # A file to fix, not a bug: one line saying which and why.

@@ -50,6 +50,26 @@ class Config:
         "flood limits: posts, joins, typing)",
     )
     rate_burst: int = _opt(20, "messages one person may post in a burst (at least 1)")
+    max_connections_per_address: int = _opt(
+        256,
+        "open connections one client address may hold: Socket.IO sessions, "
+        "/ws connections and HTTP API long polls together (0: no limit)",
+    )
+    max_handshakes_per_address: int = _opt(
+        64,
+        "TCP connections one client address may have open that have not yet "
+        "sent a request (0: no limit)",
+    )
+    handshake_timeout: float = _opt(
+        5.0,
+        "seconds a TCP connection may stay without sending a complete "
+        "request (the first, or the next on a kept-alive one) before it is closed",
+    )
+    max_sessions_per_address: int = _opt(
+        256,
+        "HTTP API sessions, each holding a nickname, one client address may "
+        "have at once (0: no limit)",
+    )
     ping_interval: float = _opt(
         25.0, "seconds between heartbeats on Socket.IO and WebSocket connections"
     )
@@ -168,6 +188,9 @@ def validate(config: Config) -> list[str]:
         "retention_days",
         "rate_limit",
         "shutdown_grace",
+        "max_connections_per_address",
+        "max_handshakes_per_address",
+        "max_sessions_per_address",
     ):
         if getattr(config, name) < 0:
             problems.append(f"{_flag(name)} must not be negative")
@@ -180,7 +203,13 @@ def validate(config: Config) -> list[str]:
         sqlite_path(config.db)
     except ValueError as exc:
         problems.append(str(exc))
-    for name in ("session_ttl", "ping_interval", "ping_timeout", "process_timeout"):
+    for name in (
+        "session_ttl",
+        "ping_interval",
+        "ping_timeout",
+        "process_timeout",
+        "handshake_timeout",
+    ):
         if getattr(config, name) <= 0:
             problems.append(f"{_flag(name)} must be positive")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -19,6 +19,8 @@ an upgrade changes anything relied on here:
   whether the client asked for an ack (python-socketio does not say);
 - ``socketio.AsyncServer._handle_eio_message`` is wrapped to answer bad and
   binary packets instead of logging a traceback for each;
+- ``socketio.AsyncServer._handle_connect`` answers CONNECT_ERROR for a
+  session over ``--max-connections-per-address``;
 - ``_handle_eio_connect`` keeps no environ; ``manager.eio_sid_from_sid``
   and ``eio.sockets`` find a link.
 
@@ -43,10 +45,12 @@ import socketio
 from aiohttp import WSCloseCode, WSMsgType, web
 from engineio import exceptions as eio_exceptions, packet as eio_packet
 from engineio.async_socket import AsyncSocket
+from socketio import packet as sio_packet
 
 from chat.rules import UNPAIRED_SURROGATE, unpaired_surrogate
 from events.codec import event_text, frames, message_packet
 from web import proxies
+from web.bounds import PerAddress
 from web.origin import Allowed, environ_rule, request_allowed
 from web.wire import Outlet
 
@@ -61,6 +65,8 @@ _ack_requested: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 _tasks: set[asyncio.Task[Any]] = set()
 _NO_ENVIRON: dict[str, Any] = {}
+REFUSED_GRACE = 2.0
+"""Seconds a refused session has to fetch its CONNECT_ERROR before it ends."""
 
 
 def ack_requested() -> bool:
@@ -103,6 +109,18 @@ class Link(AsyncSocket):  # type: ignore[misc]
         self._close_code = WSCloseCode.GOING_AWAY
         self.remote = ""
         """The client's address."""
+        self.refused: dict[str, Any] | None = None
+        """Why its Socket.IO CONNECT is refused (too many from its address)."""
+        self._slots: PerAddress | None = None
+
+    def hold(self, slots: PerAddress | None) -> None:
+        """Count this session against its address, or mark it refused."""
+        if slots is None:
+            return
+        if slots.take(self.remote):
+            self._slots = slots
+        else:
+            self.refused = slots.refusal().as_dict()
 
     # Sending -------------------------------------------------------------
 
@@ -207,6 +225,9 @@ class Link(AsyncSocket):  # type: ignore[misc]
         if self.closed or self.closing:
             return
         self.closing = True
+        if self._slots is not None:
+            self._slots.give(self.remote)
+            self._slots = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -347,6 +368,7 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         max_unsent: int = 1 << 20,
         origins: Allowed = "*",
         on_drop: Callable[[], None] | None = None,
+        connections: PerAddress | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -356,6 +378,8 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         self.origins = origins
         self.on_drop = on_drop
         """Called for each session dropped as too slow (for /metrics)."""
+        self.connections = connections
+        """Sessions per client address (``--max-connections-per-address``)."""
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
         """WebSocket sessions are served here; the rest goes to engineio."""
@@ -425,6 +449,11 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         if accepted is not None and accepted is not True:
             del self.sockets[link.sid]
             return False
+        if link.refused is not None:
+            # Told why at its Socket.IO CONNECT, then ended whatever it does.
+            end = link.close
+            link._set_timer(REFUSED_GRACE, lambda: _spawn(end(wait=False, abort=True)))
+            return True
         link.start_heartbeat()
         return True
 
@@ -433,6 +462,7 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         sid = self.generate_id()
         link = Link(self, sid)
         link.remote = proxies.of(request).client(request)
+        link.hold(self.connections)
         self.sockets[sid] = link
         interval = self.ping_interval + self.ping_interval_grace_period
         opening = {
@@ -492,6 +522,20 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         if not isinstance(link, Link) or link.closing or link.closed:
             return None
         return link
+
+    async def _handle_connect(
+        self, eio_sid: str, namespace: str | None, data: Any
+    ) -> None:
+        link = self.eio.sockets.get(eio_sid)
+        if not isinstance(link, Link) or link.refused is None:
+            await super()._handle_connect(eio_sid, namespace, data)
+            return
+        error = sio_packet.Packet(
+            sio_packet.CONNECT_ERROR, link.refused, namespace=namespace or NAMESPACE
+        )
+        await self._send_packet(eio_sid, error)
+        if link.outlet is not None:  # after the error: frames keep their order
+            link.outlet.close(WSCloseCode.TRY_AGAIN_LATER, "too many connections")
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
         # python-socketio keeps the environ for the session's life; nothing

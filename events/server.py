@@ -8,12 +8,15 @@ from events import connection, messages, typing
 from events.codec import OrjsonCodec
 from events.door import SocketIODoor
 from events.engine import ChatServer
+from web.bounds import PerAddress
 
 MAX_PACKET = 64 * 1024
 """Bytes; far above a 2,000-character message, far below a memory problem."""
 
 
-def create_sio(config: Config, service: ChatService) -> ChatServer:
+def create_sio(
+    config: Config, service: ChatService, connections: PerAddress | None = None
+) -> ChatServer:
     sio = ChatServer(
         async_mode="aiohttp",
         json=OrjsonCodec,
@@ -23,6 +26,7 @@ def create_sio(config: Config, service: ChatService) -> ChatServer:
         max_http_buffer_size=MAX_PACKET,
         max_unsent=config.max_unsent,
         on_drop=service.stats.slow_drops.inc,
+        connections=connections,
         # Send CONNECT before the connect handler runs, so the auto-join in
         # it can already send history to the client.
         always_connect=True,

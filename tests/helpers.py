@@ -252,6 +252,14 @@ def masked_frame(payload: bytes) -> bytes:
     return header + mask + body
 
 
+def from_address(address: str) -> aiohttp.ClientSession:
+    """A client whose connections come from ``address`` (127.0.0.2: another
+    machine, as far as a server on loopback can tell)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(local_addr=(address, 0), force_close=True)
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,6 +7,7 @@ one line and exit status 1, stderr as an operator reads it.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -24,7 +25,14 @@ START_TIMEOUT = 15.0
 
 
 class ServerProcess:
-    def __init__(self, db: str, *flags: str, log_dir: Path, user: int | None = None):
+    def __init__(
+        self,
+        db: str,
+        *flags: str,
+        log_dir: Path,
+        user: int | None = None,
+        open_files: int | None = None,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.argv = [
@@ -40,6 +48,8 @@ class ServerProcess:
         ]
         self._stderr = log_dir / f"server-{self.port}.stderr"
         self._user = user
+        self._open_files = open_files
+        """RLIMIT_NOFILE (soft and hard) of the process, when not None."""
         self.proc: subprocess.Popen[bytes] | None = None
 
     def spawn(self) -> None:
@@ -53,7 +63,13 @@ class ServerProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 user=self._user,
+                preexec_fn=self._limit if self._open_files else None,
             )
+
+    def _limit(self) -> None:
+        assert self._open_files is not None
+        files = self._open_files
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
 
     @property
     def pid(self) -> int:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import orjson
@@ -29,7 +29,8 @@ from chat.rules import (
 )
 from chat.service import PAGE_LIMIT
 from web import proxies
-from web.keys import CONFIG, HTTP_DOOR, SERVICE
+from web.bounds import refusal
+from web.keys import BOUNDS, CONFIG, HTTP_DOOR, SERVICE
 from web.openapi import spec
 from web.origin import request_allowed
 from web.sessions import Session
@@ -46,6 +47,7 @@ _STATUS = {
     "forbidden_origin": 403,
     "unsupported_media_type": 415,
     "rate_limited": 429,
+    "too_many_connections": 429,
     "store_failed": 503,
     "unavailable": 503,
 }
@@ -209,18 +211,31 @@ def _messages(messages: list[Message]) -> list[dict[str, Any]]:
     return [m.as_dict() for m in messages]
 
 
+@contextlib.contextmanager
+def _long_poll(request: web.Request) -> Iterator[None]:
+    """A waiting request holds a connection like a WebSocket does."""
+    connections = request.app[BOUNDS].connections
+    address = proxies.of(request).client(request)
+    if not connections.take(address):
+        raise connections.refusal()
+    try:
+        yield
+    finally:
+        connections.give(address)
+
+
 async def create_session(request: web.Request) -> web.Response:
     body = await _body(request)
     door = request.app[HTTP_DOOR]
     service = request.app[SERVICE]
-    session = await door.sessions.create()
+    address = proxies.of(request).client(request)
+    limit = request.app[BOUNDS].sessions
+    if limit and await door.sessions.held(address) >= limit:
+        raise refusal("HTTP API sessions", limit)
+    session = await door.sessions.create(address)
     try:
         joined = await service.join(
-            "http",
-            session.conn,
-            body,
-            address=proxies.of(request).client(request),
-            owner=session.owner,
+            "http", session.conn, body, address=address, owner=session.owner
         )
         await door.sessions.bind(session, joined.member)
     except BaseException:
@@ -252,7 +267,7 @@ async def get_messages(request: web.Request) -> web.Response:
     if wait <= 0:
         messages, last_id = await service.history(room, after, limit)
     else:
-        with request.app[HTTP_DOOR].listening(room) as woken:
+        with _long_poll(request), request.app[HTTP_DOOR].listening(room) as woken:
             messages, last_id = await service.history(room, after, limit)
             if not messages:
                 with contextlib.suppress(TimeoutError):

@@ -7,6 +7,7 @@ from aiohttp import web
 from chat.service import ChatService
 from cluster.node import Node
 from config import Config
+from web.bounds import Bounds
 from web.sessions import HttpDoor
 from web.ws import WebSocketDoor
 
@@ -15,3 +16,4 @@ SERVICE = web.AppKey("service", ChatService)
 NODE = web.AppKey("node", Node)
 WS_DOOR = web.AppKey("ws_door", WebSocketDoor)
 HTTP_DOOR = web.AppKey("http_door", HttpDoor)
+BOUNDS = web.AppKey("bounds", Bounds)

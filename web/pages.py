@@ -11,7 +11,7 @@ from aiohttp import web
 
 from chat.rules import ChatError, check_room
 from web import proxies, ws
-from web.keys import CONFIG, NODE, SERVICE, WS_DOOR
+from web.keys import BOUNDS, CONFIG, NODE, SERVICE, WS_DOOR
 from web.origin import request_allowed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,8 +103,9 @@ async def health(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     """Readiness: can this process serve the chat now (store, Redis, bus)?"""
-    problem = request.app[SERVICE].sequencer.failure
-    problem = problem or await request.app[NODE].problem()
+    app = request.app
+    problem = app[SERVICE].sequencer.failure or app[BOUNDS].fds.problem
+    problem = problem or await app[NODE].problem()
     if problem is not None:
         return web.json_response({"ok": False, "problem": problem}, status=503)
     return web.json_response({"ok": True})

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from chat.models import ChatEvent, Joined, Member, MessagePosted
 from chat.rules import shutting_down
+from web.bounds import PerAddress
 
 
 @dataclass(eq=False, slots=True)
@@ -26,23 +27,30 @@ class Session:
     owner: str
     """Keeps the session's nickname alive in a shared directory: ``s:<id>``."""
     expires: float = 0.0
+    address: str = ""
+    """Whose: sessions are bounded per address (--max-sessions-per-address)."""
     member: Member | None = None
     """Who joined through it, so that any process can act for it."""
 
 
-def new_session(ttl: float, now: float) -> Session:
+def new_session(ttl: float, now: float, address: str = "") -> Session:
     return Session(
         token=secrets.token_urlsafe(24),
         conn="http:" + secrets.token_hex(8),
         owner="s:" + secrets.token_hex(8),
         expires=now + ttl,
+        address=address,
     )
 
 
 class SessionStore(Protocol):
     ttl: float
 
-    async def create(self) -> Session: ...
+    async def create(self, address: str = "") -> Session: ...
+
+    async def held(self, address: str) -> int:
+        """Live sessions created from ``address``."""
+        ...
 
     async def bind(self, session: Session, member: Member) -> None:
         """Remember who joined through ``session``."""
@@ -71,11 +79,20 @@ class Sessions:
         self.ttl = ttl
         self._clock = clock
         self._by_token: dict[str, Session] = {}
+        self._per_address = PerAddress(0, "sessions")
 
-    async def create(self) -> Session:
-        session = new_session(self.ttl, self._clock())
+    async def create(self, address: str = "") -> Session:
+        session = new_session(self.ttl, self._clock(), address)
         self._by_token[session.token] = session
+        self._per_address.take(address)
         return session
+
+    async def held(self, address: str) -> int:
+        return self._per_address.held(address)
+
+    def _remove(self, session: Session) -> None:
+        if self._by_token.pop(session.token, None) is not None:
+            self._per_address.give(session.address)
 
     async def bind(self, session: Session, member: Member) -> None:
         session.member = member
@@ -88,18 +105,20 @@ class Sessions:
         return session
 
     async def drop(self, token: str) -> None:
-        self._by_token.pop(token, None)
+        session = self._by_token.get(token)
+        if session is not None:
+            self._remove(session)
 
     async def drop_conn(self, conn: str) -> None:
-        for token, session in list(self._by_token.items()):
+        for session in list(self._by_token.values()):
             if session.conn == conn:
-                del self._by_token[token]
+                self._remove(session)
 
     async def expired(self) -> list[Session]:
         now = self._clock()
         gone = [s for s in self._by_token.values() if s.expires <= now]
         for session in gone:
-            del self._by_token[session.token]
+            self._remove(session)
         return gone
 
 

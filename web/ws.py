@@ -31,6 +31,7 @@ from chat.rules import ChatError, internal_error
 from chat.service import ChatService
 from chat.stats import Stats
 from web import frames, proxies
+from web.bounds import PerAddress
 from web.wire import Outlet, frame
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,14 @@ def render(event: ChatEvent) -> dict[str, Any]:
 
 class WebSocketDoor:
     def __init__(
-        self, max_unsent: int, process: str = "", stats: Stats | None = None
+        self,
+        max_unsent: int,
+        process: str = "",
+        stats: Stats | None = None,
+        connections: PerAddress | None = None,
     ) -> None:
         self._max_unsent = max_unsent
+        self._connections = connections or PerAddress(0, "connections")
         self.stats = stats or Stats()
         # Connection ids are unique across the processes sharing a Redis.
         self._prefix = f"ws:{process}:" if process else "ws:"
@@ -81,10 +87,13 @@ class WebSocketDoor:
         self._rooms: dict[str, dict[str, Peer]] = {}
 
     def open(self, request: web.Request) -> Peer:
+        """The new connection's peer; ChatError: its address has too many."""
+        address = proxies.of(request).client(request)
+        if not self._connections.take(address):
+            raise self._connections.refusal()
         conn = f"{self._prefix}{next(self._ids)}"
         transport = request.transport
         assert transport is not None  # the response was prepared
-        address = proxies.of(request).client(request)
         name = f"{conn} from {address}"
         outlet = Outlet(transport, self._max_unsent, name, self.stats.slow_drops.inc)
         peer = Peer(conn, outlet, address)
@@ -97,7 +106,8 @@ class WebSocketDoor:
     def forget(self, peer: Peer) -> None:
         """The connection closed: no more deliveries, whatever the core's
         leave (which comes after) is still doing."""
-        self._peers.pop(peer.conn, None)
+        if self._peers.pop(peer.conn, None) is not None:
+            self._connections.give(peer.address)
         self._unroom(peer.conn, peer.room)
 
     async def deliver(self, events: Sequence[ChatEvent]) -> None:
@@ -172,7 +182,11 @@ async def serve(
         heartbeat=heartbeat, max_msg_size=4 * frames.MAX_FRAME, compress=False
     )
     await ws.prepare(request)
-    peer = door.open(request)
+    try:
+        peer = door.open(request)
+    except ChatError as exc:
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=exc.message.encode())
+        return ws
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:

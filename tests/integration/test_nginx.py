@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.helpers import api_session, next_frame
+from tests.helpers import api_session, from_address, next_frame
 from tests.nginx_server import Nginx
 from tests.node_client import TRANSPORTS, NodeClient
 
@@ -52,12 +52,6 @@ async def test_plain_websocket_and_api_through_nginx(nginx: Nginx) -> None:
         await ws.close()
         async with http.get(nginx.url + "/readyz") as resp:
             assert resp.status == 200
-
-
-def from_address(address: str) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(local_addr=(address, 0), force_close=True)
-    )
 
 
 async def test_limits_see_the_real_client_behind_a_trusted_proxy(
