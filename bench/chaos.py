@@ -25,7 +25,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from chaos_clients import Client, Ledger, wait_or_stop
 from chaos_doors import DOORS, POST_TIMEOUT_S
 from chaos_faults import inflict, plan
 from chaos_report import analyse, report, verdict
-from loadgen import pin_beside_loadgen, save_json
+from loadgen import run_saved
 from servers import CLUSTER, ROOT, Cluster, Server
 
 TAGS = {"sio-websocket": "sws", "sio-polling": "spl", "ws": "ws", "http": "http"}
@@ -235,14 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     if ns.minutes is not None:
         ns.seconds = ns.minutes * 60
     ns.traffic_s = max(MIN_TRAFFIC_S, ns.seconds - OVERHEAD_S)
-    pin_beside_loadgen()
-    started = time.strftime("%Y-%m-%dT%H:%M:%S")
-    with tempfile.TemporaryDirectory(prefix="chat-chaos-") as tmp:
-        out = run(ns, Path(tmp))
-    out["started"] = started
-    save_json(ns.json, out)
+    out = run_saved("chat-chaos-", lambda workdir: run(ns, workdir), ns.json)
     if "clients" in out:
-        print(f"\n{started}\n\n{report(out)}\n")
+        print(f"\n{out['started']}\n\n{report(out)}\n")
     for error in out["errors"]:
         print(f"error: {error}")
     ok = bool(out.get("ok")) and not out["errors"]
