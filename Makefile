@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install system-deps run test check format bench soak clean
+.PHONY: install system-deps run test check format bench soak chaos clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -49,3 +49,9 @@ bench: install
 # 5 minutes (docs/reliability.md). E.g. `make soak SOAK_ARGS="--minutes 1"`.
 soak: install
 	$(PY) bench/soak.py $(SOAK_ARGS)
+
+# Bounded, not part of `make test`: two processes over one Redis that stalls,
+# restarts and hangs, clients on every door; about 3 minutes
+# (docs/reliability.md). E.g. `make chaos CHAOS_ARGS="--seconds 90"`.
+chaos: install
+	$(PY) bench/chaos.py $(CHAOS_ARGS)

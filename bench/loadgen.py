@@ -43,6 +43,21 @@ def save_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
 
 
+def run_saved(
+    prefix: str, run: Callable[[Path], dict[str, Any]], path: Path
+) -> dict[str, Any]:
+    """A soak-like run: pinned beside the load generator, in a temporary
+    directory of its own, its start time added and the result saved as JSON
+    at ``path``."""
+    pin_beside_loadgen()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        out = run(Path(tmp))
+    out["started"] = started
+    save_json(path, out)
+    return out
+
+
 @dataclass
 class LoadRun:
     server: str

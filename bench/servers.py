@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,11 @@ CLUSTER = "python ×2 over Redis"
 three on the server's core; clients alternate between the two."""
 
 
-def command(name: str, port: int, db: Path, redis_url: str = "") -> list[str]:
-    """How to start the server called ``name`` (one of the names above)."""
+def command(
+    name: str, port: int, db: Path, redis_url: str = "", extra: Sequence[str] = ()
+) -> list[str]:
+    """How to start the server called ``name`` (one of the names above);
+    ``extra``: more flags for app.py."""
     if name == NODE:
         return ["node", str(ROOT / "bench/reference.js"), str(port)]
     python = [str(ROOT / ".venv/bin/python"), str(ROOT / "app.py")]
@@ -57,7 +61,23 @@ def command(name: str, port: int, db: Path, redis_url: str = "") -> list[str]:
         args[-1] = ":memory:"
     if redis_url:
         args += ["--redis-url", redis_url]
-    return [*python, *args]
+    return [*python, *args, *extra]
+
+
+def redis_command(
+    port: int, workdir: Path, *, durable: bool = False, debug: bool = False
+) -> list[str]:
+    """A redis-server on ``port`` keeping its files in ``workdir``.
+
+    ``durable``: an append-only file fsynced on every write, so that a
+    restart keeps the history; ``debug``: DEBUG SLEEP and friends allowed.
+    """
+    return [
+        *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
+        *("--save", "", "--dir", str(workdir)),
+        *("--appendonly", "yes" if durable else "no", "--appendfsync", "always"),
+        *(("--enable-debug-command", "yes") if debug else ()),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +114,7 @@ class Server:
         if argv is None:
             argv = command(name, self.port, workdir / f"{slug}-{self.port}.db")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:  # a restart adds to it
             self.proc = subprocess.Popen(
                 ["taskset", "-c", SERVER_CORE, *argv],
                 env=env,
@@ -173,32 +193,46 @@ class Cluster:
     CPU and RSS are the sums of the three. Its ``url`` lists both processes;
     the load generator spreads its clients over them."""
 
-    def __init__(self, name: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        workdir: Path,
+        *,
+        app_flags: Sequence[str] = (),
+        durable: bool = False,
+        debug: bool = False,
+    ) -> None:
         self.name = name
+        self.workdir = workdir
         redis_port = free_port()
-        redis = [
-            "redis-server",
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ]
-        self.redis = Server("redis-server", workdir, redis, redis_port)
-        self.redis.wait_ready()
-        url = f"redis://127.0.0.1:{redis_port}/0"
-        self.apps = []
-        for _ in range(2):
-            port = free_port()
-            argv = command(name, port, workdir / f"unused-{port}.db", url)
-            self.apps.append(Server(f"app {port}", workdir, argv, port))
-        self.parts = [self.redis, *self.apps]
+        self.redis_argv = redis_command(
+            redis_port, workdir, durable=durable, debug=debug
+        )
+        self.redis = Server("redis-server", workdir, self.redis_argv, redis_port)
+        self.apps: list[Server] = []
+        self.parts = [self.redis]
+        self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        try:
+            self.redis.wait_ready()
+            for _ in range(2):
+                port = free_port()
+                db = workdir / f"unused-{port}.db"
+                argv = command(name, port, db, self.redis_url, app_flags)
+                self.apps.append(Server(f"app {port}", workdir, argv, port))
+                self.parts.append(self.apps[-1])
+        except BaseException:
+            self.stop()  # whatever did start
+            raise
         self.port = self.apps[0].port
+
+    def restart_redis(self, timeout: float = 10.0) -> None:
+        """SIGTERM redis-server, then start it again on the same port."""
+        self.redis.stop(timeout)
+        self.redis = Server(
+            "redis-server", self.workdir, self.redis_argv, self.redis.port
+        )
+        self.parts[0] = self.redis
+        self.redis.wait_ready()
 
     @property
     def url(self) -> str:

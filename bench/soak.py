@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from loadgen import pin_beside_loadgen, run_load, save_json
+from loadgen import run_load, run_saved
 from servers import PYTHON, ROOT, Server
 
 
@@ -115,13 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=30, help="seconds a row")
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/soak.json")
     ns = parser.parse_args(argv)
-    pin_beside_loadgen()
-    started = time.strftime("%Y-%m-%dT%H:%M:%S")
-    with tempfile.TemporaryDirectory(prefix="chat-soak-") as tmp:
-        out = run(ns, Path(tmp))
-    out["started"] = started
-    save_json(ns.json, out)
-    print(f"\n{started}\n\n{report(out)}")
+    out = run_saved("chat-soak-", lambda workdir: run(ns, workdir), ns.json)
+    print(f"\n{out['started']}\n\n{report(out)}")
     r = out.get("result", {})
     good = r.get("complete") and r.get("lost") == 0 and r.get("duplicates") == 0
     return 0 if good else 1
