@@ -40,6 +40,9 @@ class Presence:
         """Members connected through ``door``."""
         return sum(1 for m in self._by_conn.values() if m.door == door)
 
+    def has_room(self, room: str) -> bool:
+        return room in self._rooms
+
     def rooms(self) -> int:
         """How many rooms have members here."""
         return len(self._rooms)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from chat.fanout import Fanout
 from chat.models import ChatEvent, Message, MessagePosted
@@ -29,9 +29,17 @@ REPAIR_LIMIT = 5000
 
 
 class Relay:
-    def __init__(self, fanout: Fanout, store: HistoryStore) -> None:
+    def __init__(
+        self,
+        fanout: Fanout,
+        store: HistoryStore,
+        wanted: Callable[[str], bool] = lambda room: True,
+    ) -> None:
         self._fanout = fanout
         self._store = store
+        self._wanted = wanted
+        """Whether anyone here reads ``room``. Ids are kept only for rooms
+        someone reads: a room everyone left costs nothing (see :meth:`forget`)."""
         self._delivered: dict[str, int] = {}
         self._watchers: dict[str, list[list[Message]]] = {}
         self._repairs: dict[str, list[Message]] = {}
@@ -73,6 +81,12 @@ class Relay:
         if out:
             await self._fanout.publish(out)
 
+    def forget(self, room: str) -> None:
+        """Nobody here reads ``room`` any more: drop what is kept for it. The
+        next joiner's history is cut where the store is, as after a start."""
+        if room not in self._watchers and room not in self._repairs:
+            self._delivered.pop(room, None)
+
     def _admit(self, message: Message) -> bool:
         room = message.room
         pending = self._repairs.get(room)
@@ -80,6 +94,8 @@ class Relay:
             pending.append(message)
             return False
         last = self._delivered.get(room)
+        if last is None and not self._wanted(room):
+            return True  # to no one here: nothing to keep
         if last is not None:
             if message.id <= last:
                 return False
@@ -121,7 +137,8 @@ class Relay:
                 if batch:
                     await self._fanout.publish([MessagePosted(m) for m in batch])
         finally:
-            del self._repairs[room]
+            if self._repairs.get(room) is pending:  # not a newer repair's (reset)
+                del self._repairs[room]
 
     def reset(self) -> None:
         """A new history (epoch): the ids delivered so far mean nothing."""

@@ -27,6 +27,7 @@ from chat.models import (
 from chat.presence import Presence
 from chat.relay import Relay
 from chat.rules import (
+    DEFAULT_ROOM,
     ChatError,
     JoinRequest,
     check_text,
@@ -67,7 +68,7 @@ class ChatService:
         self.directory = directory or LocalDirectory()
         self.bus = bus or LocalBus()
         self.presence = Presence()
-        self.relay = Relay(fanout, store)
+        self.relay = Relay(fanout, store, self._read)
         self.sequencer = Sequencer(store, self.relay, max_group)
         self.typists = Typists(self._announce, self._here)
         self.limits = limits or Limits(rate_limit, rate_burst)
@@ -75,6 +76,9 @@ class ChatService:
         # join, leave and rename of one connection happen one at a time,
         # whichever door they come through and however many tasks it runs.
         self._serial = KeyedLock()
+        # One sender's posts reach the commit queue in the order they came,
+        # however long each waits for its flood limit (a Redis round trip).
+        self._posting = KeyedLock()
         self._clock = clock
         self.draining = False
         """Shutting down: connections go without giving up their names or
@@ -101,6 +105,15 @@ class ChatService:
 
     def _here(self, member: Member) -> bool:
         return self.presence.get(member.conn) is member
+
+    def _read(self, room: str) -> bool:
+        """Someone here reads ``room``: a member, or (the default room) the
+        Socket.IO pages that have not joined yet."""
+        return room == DEFAULT_ROOM or self.presence.has_room(room)
+
+    def _gone_from(self, room: str) -> None:
+        if not self._read(room):
+            self.relay.forget(room)
 
     async def _announce(self, events: Sequence[ChatEvent]) -> None:
         """Joins, leaves and typing: to this process's doors and the others."""
@@ -229,6 +242,7 @@ class ChatService:
             # E.g. the connection went away mid-join: hold no name for it.
             if self.presence.get(conn) is member:
                 self.presence.remove(conn)
+                self._gone_from(member.room)
                 await self.directory.release(member)
                 await self.fanout.door(member).detach(member)
             if holder is not None:  # its old connection is gone too: say so
@@ -271,6 +285,7 @@ class ChatService:
     async def _evict(self, old: Member) -> bool:
         """Drop a connection whose name went to another; was it typing?"""
         self.presence.remove(old.conn)
+        self._gone_from(old.room)
         was_typing = self.typists.cancel(old)
         door = self.fanout.door(old)
         await door.detach(old)
@@ -296,10 +311,12 @@ class ChatService:
                 or request.epoch not in (None, self.store.epoch)
             ):
                 after = None
+            if after is not None:
+                history = await self.store.after(room, after, CATCHUP_LIMIT, upto=cut)
+                if last_id > after and (not history or history[0].id != after + 1):
+                    after = None  # the cap or retention took part of it: not whole
             if after is None:
                 history = await self.store.recent(room, self._history, upto=cut)
-            else:
-                history = await self.store.after(room, after, CATCHUP_LIMIT, upto=cut)
             users = await self.directory.names(room)
         # No await from here to the welcome: the door sends history, then
         # what came meanwhile, then everything delivered after it.
@@ -339,6 +356,7 @@ class ChatService:
 
     async def _leave(self, member: Member, *, release: bool = True) -> None:
         self.presence.remove(member.conn)
+        self._gone_from(member.room)
         self.typists.cancel(member)
         await self.fanout.door(member).detach(member)
         if self.draining:
@@ -355,9 +373,11 @@ class ChatService:
     async def post(self, conn: str, text: object) -> Message:
         member = self.member(conn)
         clean = check_text(text)
-        await self.limits.take("post", conn, member.client, member.address)
-        ts = int(self._clock() * 1000)
-        stored = self.sequencer.submit(NewMessage(member.room, member.name, clean, ts))
+        async with self._posting.hold(conn):
+            await self.limits.take("post", conn, member.client, member.address)
+            ts = int(self._clock() * 1000)
+            message = NewMessage(member.room, member.name, clean, ts)
+            stored = self.sequencer.submit(message)
         if member.typing:
             await self.typists.set(member, False)
         return await stored

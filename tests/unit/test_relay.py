@@ -123,3 +123,18 @@ async def test_the_first_joiner_on_a_process_gets_each_message_once(
         assert door.seen["c1"] == [1, 2, 3, 4, 5]
     finally:
         await shutdown(service)
+
+
+async def test_a_repair_cancelled_by_a_reset_ends_quietly(store: SQLiteStore) -> None:
+    fanout = Fanout()
+    fanout.add_door("t", RecordingDoor())
+    relay = Relay(fanout, store)
+    stored = await store.append_many(
+        [NewMessage("r", "ann", str(i), 0) for i in range(3)]
+    )
+    await relay.deliver(posted(stored[0], stored[2]))  # a gap: a repair starts
+    await asyncio.sleep(0)  # ... and reads the store
+    relay.reset()  # a new epoch cancels it
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.gather(*relay._tasks)  # noqa: SLF001 - the cancelled repair
+    await relay.stop()
