@@ -65,7 +65,16 @@ def unpaired_surrogate(exc: Exception) -> bool:
     then say so, with :data:`UNPAIRED_SURROGATE`, rather than call the JSON
     malformed, or (the plain WebSocket) post the frame as bare text.
     """
-    return isinstance(exc, ValueError) and "surrogate" in str(exc)
+    text = str(exc)
+    return isinstance(exc, ValueError) and "surrogate" in text and NOT_UTF8 not in text
+
+
+NOT_UTF8 = "not valid UTF-8"
+"""What orjson says of bytes that are not UTF-8 (it mentions surrogates too)."""
+
+
+def not_utf8(exc: Exception) -> bool:
+    return isinstance(exc, ValueError) and NOT_UTF8 in str(exc)
 
 
 def shutting_down() -> ChatError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -371,6 +372,12 @@ class ChatService:
     # Talking -----------------------------------------------------------------
 
     async def post(self, conn: str, text: object) -> Message:
+        return await (await self.queue(conn, text))
+
+    async def queue(self, conn: str, text: object) -> asyncio.Future[Message]:
+        """Check a post and queue it; the future resolves once it is stored
+        and sent. For a door that reads on meanwhile (the plain WebSocket),
+        so that one slow commit does not hold the connection's next frame."""
         member = self.member(conn)
         clean = check_text(text)
         async with self._posting.hold(conn):
@@ -380,7 +387,7 @@ class ChatService:
             stored = self.sequencer.submit(message)
         if member.typing:
             await self.typists.set(member, False)
-        return await stored
+        return stored
 
     async def typing(self, conn: str, value: object) -> None:
         member = self.member(conn)

@@ -45,7 +45,9 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
     sio.on("connect", connect)
 
     async def disconnect(sid: str, reason: Any = None) -> None:
-        await service.leave(conn_id(sid))
-        door.drop(sid)
+        try:
+            await service.leave(conn_id(sid))
+        finally:  # a leave that failed (logged by python-socketio) still ends it
+            door.drop(sid)
 
     sio.on("disconnect", disconnect)

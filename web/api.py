@@ -24,6 +24,7 @@ from chat.rules import (
     UNPAIRED_SURROGATE,
     ChatError,
     check_room,
+    not_utf8,
     shutting_down,
     unpaired_surrogate,
 )
@@ -140,6 +141,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError as exc:
+        if not_utf8(exc):
+            raise ChatError("bad_json", "The body is not valid UTF-8.") from None
         if unpaired_surrogate(exc):
             raise ChatError("bad_json", UNPAIRED_SURROGATE) from None
         raise ChatError("bad_json", "The request body must be JSON.") from None

@@ -24,6 +24,7 @@ from chat.models import (
     Member,
     MemberJoined,
     MemberLeft,
+    Message,
     MessagePosted,
     TypingChanged,
 )
@@ -202,22 +203,39 @@ async def serve(
 
 
 async def _handle(service: ChatService, peer: Peer, text: str) -> None:
+    """One frame, in order with the others; a post is queued, not awaited
+    (the echo of the line is its acknowledgement, an error frame its refusal)."""
     try:
         joined = service.presence.get(peer.conn) is not None
         command = frames.parse_frame(text, joined=joined)
         if command.kind == "join":
             await service.join("ws", peer.conn, command.data, address=peer.address)
             if command.then_post is not None:
-                await service.post(peer.conn, command.then_post)
+                await _queue(service, peer, command.then_post)
         elif command.kind == "post":
-            await service.post(peer.conn, command.data)
+            await _queue(service, peer, command.data)
         elif command.kind == "typing":
             await service.typing(peer.conn, command.data)
         elif command.kind == "leave":
             await service.leave(peer.conn)
-    except ChatError as exc:
+    except Exception as exc:
+        _refused(service, peer, exc)
+
+
+async def _queue(service: ChatService, peer: Peer, text: object) -> None:
+    stored = await service.queue(peer.conn, text)
+
+    def answered(future: asyncio.Future[Message]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            _refused(service, peer, future.exception())
+
+    stored.add_done_callback(answered)
+
+
+def _refused(service: ChatService, peer: Peer, exc: BaseException | None) -> None:
+    if isinstance(exc, ChatError):
         service.stats.rejected(exc.code)
         peer.send(frames.error(exc))
-    except Exception:
-        log.exception("frame from %s failed", peer.conn)
+    else:
+        log.error("frame from %s failed", peer.conn, exc_info=exc)
         peer.send(frames.error(internal_error()))

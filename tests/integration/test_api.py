@@ -81,6 +81,14 @@ async def test_bad_bodies_and_rules(http, url: str) -> None:
         status, body, _ = await call(http, "POST", "/api/messages", **kwargs)
         assert (status, body["error"]["code"]) == (want_status, want_code), kwargs
         assert body["error"]["message"]
+    status, body, _ = await call(
+        http,
+        "POST",
+        "/api/messages",
+        data=b'{"text": "\xff"}',
+        headers=auth | json_type,
+    )
+    assert (status, body["error"]["message"]) == (400, "The body is not valid UTF-8.")
     status, body, _ = await call(http, "POST", "/api/session", json={"name": " "})
     assert (status, body["error"]["code"]) == (422, "invalid_name")
     status, body, _ = await call(http, "POST", "/api/session", json={"name": "Ann"})

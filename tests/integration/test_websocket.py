@@ -198,3 +198,25 @@ async def test_readers_miss_nothing_while_a_leave_is_under_way(
     await readers[0].send_json({"type": "usermsg", "message": "still here?"})
     for ws in readers[:2] + readers[3:]:
         await next_frame(ws, "usermsg", message="still here?")
+
+
+async def test_a_slow_post_does_not_hold_the_next_frame(
+    server, ws_connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = server.app[SERVICE].store
+    append_many = store.append_many
+
+    async def slow_commit(batch: Any) -> Any:
+        await asyncio.sleep(1.0)  # an injected slow disk
+        return await append_many(batch)
+
+    alice, bob = await ws_connect(), await ws_connect()
+    for ws, name in ((alice, "alice"), (bob, "bob")):
+        await ws.send_json({"type": "join", "name": name})
+        await next_frame(ws, "users")
+    monkeypatch.setattr(store, "append_many", slow_commit)
+    await alice.send_json({"type": "usermsg", "message": "slow"})
+    await alice.send_json({"type": "typing", "typing": True})
+    first = await next_frame(bob, "typing")  # not held behind the commit
+    assert first["typing"] is True
+    assert (await next_frame(bob, "usermsg"))["message"] == "slow"
