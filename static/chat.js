@@ -19,6 +19,7 @@
       connecting: "连接中…",
       connected: "已连接",
       reconnecting: "重新连接中…",
+      unconfirmed: (text) => `没有收到服务器的确认，可能没有发出：${text}`,
     },
     en: {
       ask: "Choose a nickname",
@@ -34,12 +35,14 @@
       connecting: "Connecting…",
       connected: "Connected",
       reconnecting: "Reconnecting…",
+      unconfirmed: (text) => `The server did not confirm this; it may not have been sent: ${text}`,
     },
   };
   const preferred = (navigator.languages || [navigator.language]).find((l) => /^(zh|en)/i.test(l)) || "zh";
   const t = /^en/i.test(preferred) ? STRINGS.en : STRINGS.zh;
   document.documentElement.lang = t === STRINGS.en ? "en" : "zh-CN";
 
+  const ACK_TIMEOUT = 10000; // ms a post may wait for the server's answer
   const $ = (id) => document.getElementById(id);
   const lines = $("lines");
   const input = $("input");
@@ -207,8 +210,11 @@
     if (!text.trim()) return;
     clearTimeout(typingTimer);
     typingTimer = null; // the server clears our indicator when we post
-    socket.emit("message", text, (reply) => {
-      if (reply && !reply.ok) addLine(reply.error.message, "error");
+    // A post the server never answers (a stalled disk, a lost connection)
+    // is said after a while rather than silently dropped.
+    socket.timeout(window.chatAckTimeout || ACK_TIMEOUT).emit("message", text, (err, reply) => {
+      if (err) addLine(t.unconfirmed(text), "error");
+      else if (reply && !reply.ok) addLine(reply.error.message, "error");
     });
     input.value = "";
     input.focus();
