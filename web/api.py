@@ -48,6 +48,7 @@ _STATUS = {
     "rate_limited": 429,
     "store_failed": 503,
     "unavailable": 503,
+    "unconfirmed": 504,  # Redis did not answer: it may be stored (not 503's "retry")
 }
 _PREFLIGHT = {
     "Access-Control-Allow-Methods": "GET, POST, DELETE",
