@@ -13,11 +13,17 @@ from chat.service import ChatService
 from cluster.directory import RedisDirectory
 
 log = logging.getLogger(__name__)
+RETRY_EVERY = 0.25
+"""Seconds between upkeep rounds while Redis fails."""
 
 
 async def upkeep(directory: RedisDirectory, service: ChatService) -> None:
-    """Every third of the timeout, until cancelled."""
+    """Every third of the timeout, until cancelled. While Redis fails, every
+    quarter second (said once): the sooner this process renews once Redis is
+    back, the wider its margin before the others may judge it."""
+    failing = False
     while True:
+        pause = directory.alive_for / 3
         try:
             if not service.draining and not await directory.heartbeat():
                 # Our key had expired (Redis was away longer than the
@@ -27,10 +33,16 @@ async def upkeep(directory: RedisDirectory, service: ChatService) -> None:
             if gone:
                 log.info("%d names of vanished processes or sessions freed", len(gone))
                 await service.gone(gone)
-        except Exception as exc:  # Redis away: said once a round, no traceback
+            if failing:
+                log.info("directory upkeep works again")
+            failing = False
+        except Exception as exc:  # Redis away: said once, no traceback
             directory.unreachable()
-            log.warning("directory upkeep failed (%s); trying again", exc)
-        await asyncio.sleep(directory.alive_for / 3)
+            if not failing:
+                log.warning("directory upkeep failed (%s); trying again", exc)
+            failing = True
+            pause = min(pause, RETRY_EVERY)
+        await asyncio.sleep(pause)
 
 
 async def reclaim(directory: RedisDirectory, service: ChatService) -> None:
