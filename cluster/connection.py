@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError, RedisError
 
 from chat.rules import ChatError
 
@@ -27,18 +27,25 @@ CHANNEL = PREFIX + "bus"
 def connect(url: str, *, listener: bool = False) -> Redis:
     """A client for commands, or (``listener``) for a pub/sub subscription.
 
-    Commands time out after 2 s and are retried once, so a post during an
-    outage is refused within seconds. A listener has no read timeout: an
-    idle subscription is not an error (redis-py's default 5 s would drop and
-    resubscribe it, losing what was published meanwhile); a silent one is
-    found by the bus's probes instead.
+    Commands time out after 2 s, so a post during an outage is refused within
+    seconds. Only a connection error is retried (once): the command did not
+    run, as Redis answers before it closes a connection. A timeout is not
+    retried here: the command may have run, or run later, once a stalled
+    Redis wakes, and running a script such as the append twice stores twice.
+    Whoever must know retries by itself, idempotently (see store/redis.py).
+    A listener has no read timeout: an idle subscription is not an error
+    (redis-py's default 5 s would drop and resubscribe it, losing what was
+    published meanwhile); a silent one is found by the bus's probes instead.
     """
+    retry = Retry(
+        ExponentialBackoff(cap=0.5, base=0.05), 1, supported_errors=(ConnectionError,)
+    )
     return Redis.from_url(
         url,
         socket_timeout=None if listener else 2.0,
         socket_connect_timeout=2.0,
         socket_keepalive=True,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
+        retry=retry,
         decode_responses=False,
     )
 
@@ -46,6 +53,14 @@ def connect(url: str, *, listener: bool = False) -> Redis:
 def unavailable() -> ChatError:
     return ChatError(
         "unavailable", "The chat is unavailable for a moment; try again shortly."
+    )
+
+
+def unconfirmed() -> ChatError:
+    return ChatError(
+        "unconfirmed",
+        "The chat could not confirm that your message was saved: Redis did not"
+        " answer in time. Look for it in the chat before sending it again.",
     )
 
 

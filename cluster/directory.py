@@ -11,11 +11,22 @@ session gone quiet) any process's janitor removes its names in one script
 and announces their leaves. A process that stops on purpose keeps its key
 for a grace period, so its members can reconnect elsewhere and take their
 names back quietly (same ``client`` id).
+
+A missing key is only evidence once its owner had a whole timeout of
+reachable Redis to renew it. After an outage longer than the timeout every
+key has expired, the live processes' included, and whichever process gets
+through first would otherwise sweep the others' connected members and give
+their names away. So a process judges other owners (sweeps them, or takes
+their names over on a claim) only after its own heartbeats have reached
+Redis, each promptly, for ``alive_for`` seconds on end: its outage is
+assumed to have been everyone's. A process that finds its own key had
+expired claims its members' names again (see :mod:`cluster.upkeep`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -26,17 +37,20 @@ from chat.rules import name_key
 from cluster.connection import PREFIX, guarded
 
 log = logging.getLogger(__name__)
+SLOW_HEARTBEAT = 1.0
+"""Seconds after which a heartbeat's answer shows Redis was stalled."""
 
 _CLAIM = """
-local prefix, room, key, entry, conn, client, owner =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local prefix, room, key, entry, conn, client, owner, judge =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local names = prefix .. 'names:' .. room
 local current = redis.call('HGET', names, key)
 local result = {'free'}
 if current then
   local held = cjson.decode(current)
   if held.c ~= conn then
-    local alive = redis.call('EXISTS', prefix .. 'alive:' .. held.o) == 1
+    local alive = judge == '0'
+      or redis.call('EXISTS', prefix .. 'alive:' .. held.o) == 1
     if alive and not (client ~= '' and held.k == client) then
       return {'taken', held.n, redis.call('HKEYS', names)}
     end
@@ -99,6 +113,8 @@ class RedisDirectory:
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
         self._sweep = redis.register_script(_SWEEP)
+        self._reachable_since: float | None = None
+        """Monotonic time since when every heartbeat reached Redis promptly."""
 
     @guarded
     async def claim(self, member: Member) -> Holder | None:
@@ -122,6 +138,7 @@ class RedisDirectory:
                 member.conn,
                 member.client or "",
                 owner,
+                "1" if self.judging else "0",
             ]
         )
         outcome = result[0]
@@ -148,11 +165,36 @@ class RedisDirectory:
         entries.sort(key=lambda e: e["j"])
         return tuple(e["n"] for e in entries)
 
-    async def heartbeat(self, alive_for: float | None = None) -> None:
-        """This process is alive (for ``alive_for`` seconds more)."""
+    @property
+    def judging(self) -> bool:
+        """Whether Redis has been reachable long enough (``alive_for`` on
+        end) for a missing key to mean its owner is gone."""
+        since = self._reachable_since
+        return since is not None and time.monotonic() - since >= self.alive_for
+
+    def unreachable(self) -> None:
+        """Redis failed us: no judging until it has been back for a while."""
+        self._reachable_since = None
+
+    async def heartbeat(self, alive_for: float | None = None) -> bool:
+        """This process is alive (for ``alive_for`` seconds more). Whether
+        its key was still there: if not, its names may have been swept."""
         seconds = self.alive_for if alive_for is None else alive_for
         key = f"{PREFIX}alive:{self.process}"
-        await self._redis.set(key, b"1", px=max(1, int(seconds * 1000)))
+        started = time.monotonic()
+        try:
+            old = await self._redis.set(
+                key, b"1", px=max(1, int(seconds * 1000)), get=True
+            )
+        except Exception:
+            self.unreachable()
+            raise
+        now = time.monotonic()
+        # A slow answer means Redis was stalled meanwhile, for us and so
+        # maybe for the others: the time they had to renew starts again.
+        if self._reachable_since is None or now - started > SLOW_HEARTBEAT:
+            self._reachable_since = now
+        return old is not None
 
     async def held_here(self) -> list[Holder]:
         """Every name Redis says this process holds."""
@@ -167,6 +209,8 @@ class RedisDirectory:
     async def sweep(self) -> list[Holder]:
         """Remove the names of owners that are gone; who they were."""
         gone: list[Holder] = []
+        if not self.judging:
+            return gone
         for raw in await self._redis.smembers(PREFIX + "owners"):
             owner = raw.decode()
             gone += [

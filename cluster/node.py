@@ -26,6 +26,7 @@ from cluster.connection import connect, process_id
 from cluster.directory import RedisDirectory
 from cluster.limits import RedisBuckets
 from cluster.sessions import RedisSessions
+from cluster.upkeep import upkeep
 from config import Config
 from store import HistoryStore, make_store
 from store.redis import RedisStore
@@ -116,7 +117,7 @@ async def running(node: Node, service: ChatService) -> AsyncIterator[None]:
             node.bus.listen(service.receive, service.kicked, service.catch_up),
             name="bus",
         ),
-        asyncio.create_task(_upkeep(directory, service), name="upkeep"),
+        asyncio.create_task(upkeep(directory, service), name="upkeep"),
     ]
     try:
         yield
@@ -135,21 +136,6 @@ async def _unpark_later(service: ChatService, until: float) -> None:
         if gone:
             log.info("%d members did not come back after the restart", len(gone))
             await service.gone(gone)
-
-
-async def _upkeep(directory: RedisDirectory, service: ChatService) -> None:
-    """Say this process is alive; clear the names of owners that are not."""
-    while True:
-        try:
-            if not service.draining:
-                await directory.heartbeat()
-            gone = await directory.sweep()
-            if gone:
-                log.info("%d names of vanished processes or sessions freed", len(gone))
-                await service.gone(gone)
-        except Exception as exc:  # Redis away: said once a round, no traceback
-            log.warning("directory upkeep failed (%s); trying again", exc)
-        await asyncio.sleep(directory.alive_for / 3)
 
 
 __all__ = ["Node", "make_node", "running"]

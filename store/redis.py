@@ -8,6 +8,13 @@ to ``--room-cap`` with ``MAXLEN ~``), then publishes the whole group on the
 bus: assigning ids, storing and publishing are one atomic step, so every
 process sees messages in id order.
 
+A group carries a token, and the script remembers the ids it gave the
+token for a minute: running it again with the token stores nothing and
+answers those ids. That makes asking again safe after a timeout, when the
+first run may have happened or may still happen (a stalled Redis runs it
+when it wakes), and asking again until Redis answers is the only way to
+tell the sender the truth. See :meth:`RedisStore.append_many`.
+
 Durability is Redis's: with ``appendonly yes`` and ``appendfsync everysec``
 an acknowledged message can be lost if Redis itself crashes within a
 second; ``appendfsync always`` closes that window at a cost per write.
@@ -21,20 +28,26 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError, TimeoutError as RedisTimeout
 
 from chat.models import Message, NewMessage
 from chat.rules import ChatError
-from cluster.connection import CHANNEL, PREFIX, guarded
+from cluster.connection import CHANNEL, PREFIX, guarded, unavailable, unconfirmed
 from store.base import StoreFailed, retention_cutoff
 
 _APPEND = """
-local prefix, proc, cap, channel, epoch =
-  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local prefix, proc, cap, channel, epoch, token, keep =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 if redis.call('GET', prefix .. 'epoch') ~= epoch then
   return false
 end
+local done = prefix .. 'appended:' .. token
+local first = redis.call('GET', done)
+if first then
+  return cjson.decode(first)
+end
 local ids, out = {}, {}
-for i = 6, #ARGV, 4 do
+for i = 8, #ARGV, 4 do
   local room, name, text, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local id = redis.call('INCR', prefix .. 'seq:' .. room)
   local log = prefix .. 'log:' .. room
@@ -48,9 +61,16 @@ for i = 6, #ARGV, 4 do
   ids[#ids + 1] = id
   out[#out + 1] = {room, id, name, text, tonumber(ts)}
 end
+redis.call('SET', done, cjson.encode(ids), 'PX', keep)
 redis.call('PUBLISH', channel, cjson.encode({p = proc, ep = epoch, m = out}))
 return ids
 """
+APPEND_WITHIN = 10.0
+"""Seconds a group whose first try timed out keeps asking Redis (with its
+token) whether it is stored; past them its senders are told ``unconfirmed``."""
+TOKEN_KEPT_MS = 60_000
+"""How long Redis remembers a group's token: well past ``APPEND_WITHIN``
+plus a timeout, the longest anyone asks again. One small key per group."""
 
 
 class RedisStore:
@@ -90,7 +110,9 @@ class RedisStore:
             await self.on_new_epoch()
 
     async def append_many(self, batch: Sequence[NewMessage]) -> list[Message]:
-        args: list[Any] = [PREFIX, self._process, self._room_cap, CHANNEL, self.epoch]
+        token = secrets.token_hex(12)
+        args: list[Any] = [PREFIX, self._process, self._room_cap, CHANNEL]
+        args += [self.epoch, token, TOKEN_KEPT_MS]
         for m in batch:
             args += [m.room, m.name, m.text, m.ts]
         ids = await self._append_script(args)
@@ -106,11 +128,36 @@ class RedisStore:
             for m, i in zip(batch, ids, strict=True)
         ]
 
-    @guarded
     async def _append_script(self, args: list[Any]) -> list[int] | None:
-        """The new ids, or None when the epoch is no longer ours."""
-        ids: list[int] | None = await self._append(args=args)
-        return ids
+        """The new ids, or None when the epoch is no longer ours.
+
+        Redis refusing or dropping the connection means the script did not
+        run: the senders are told ``unavailable`` at once. A timeout means
+        it may have run, or may yet: the same token is sent again until
+        Redis answers, and its answer is the truth (the first run's ids).
+        Should Redis not answer within ``APPEND_WITHIN``, nobody can know,
+        and the senders are told just that (``unconfirmed``), never that it
+        failed.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + APPEND_WITHIN
+        pause = 0.05
+        uncertain = False
+        while True:
+            try:
+                ids: list[int] | None = await self._append(args=args)
+                return ids
+            except RedisTimeout as exc:
+                uncertain = True
+                error: RedisError = exc
+            except RedisError as exc:
+                error = exc
+            if not uncertain:
+                raise unavailable() from error
+            if loop.time() + pause >= deadline:
+                raise unconfirmed() from error
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
     @guarded
     async def recent(

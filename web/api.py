@@ -51,6 +51,7 @@ _STATUS = {
     "too_many_connections": 429,
     "store_failed": 503,
     "unavailable": 503,
+    "unconfirmed": 504,  # Redis did not answer: it may be stored (not 503's "retry")
 }
 _PREFLIGHT = {
     "Access-Control-Allow-Methods": "GET, POST, DELETE",

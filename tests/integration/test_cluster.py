@@ -317,3 +317,36 @@ async def test_python_clients_come_back_by_themselves_after_a_history_reset(
     await a.inbox.wait("history", lambda h: h["epoch"] != old, timeout=10)
     assert (await a.call("message", "after"))["id"] == 1
     await a.sio.disconnect()
+
+
+async def test_a_process_taken_for_gone_claims_its_members_names_again(
+    redis_server: RedisServer, make_server
+) -> None:
+    """Only this process lost Redis long enough for its key to expire, and
+    another swept its members: on its next heartbeat it takes them back."""
+    from cluster.directory import RedisDirectory
+    from web.keys import NODE
+
+    server = await make_server(redis_url=redis_server.url, process_timeout=3)
+    ann = await SioClient().connect(url_of(server))
+    await ann.join("ann")
+    directory = server.app[NODE].directory
+    assert isinstance(directory, RedisDirectory)
+    # Another process, connected to Redis all along, sweeps it the moment
+    # its key is gone (between two of its heartbeats, 1 s apart).
+    redis = redis_server.client()
+    other = RedisDirectory(redis, "other", 0.3)
+    await other.heartbeat()
+    await asyncio.sleep(0.4)  # a whole timeout of Redis reachable, for it
+    await redis.delete(f"chat:alive:{directory.process}")
+    assert [h.name for h in await other.sweep()] == ["ann"]
+    assert await directory.names("lobby") == ()
+
+    async def back() -> bool:
+        return await directory.names("lobby") == ("ann",)
+
+    await eventually(back, timeout=3)
+    assert ann.sio.connected
+    assert (await ann.call("message", "still here"))["ok"]
+    await redis.aclose()
+    await ann.sio.disconnect()

@@ -132,3 +132,38 @@ async def test_a_graceful_stop_shows_no_leave_and_join_for_those_who_come_back(
     assert watcher.inbox.of("join") == ["watcher", "phone", "gone"]
     for client in (watcher, back):
         await client.sio.disconnect()
+
+
+@pytest.mark.timeout(120)
+async def test_a_redis_outage_longer_than_the_timeout_sweeps_nobody_alive(
+    processes: list[ServerProcess], durable_redis: RedisServer
+) -> None:
+    """Redis frozen (SIGSTOP) for longer than --process-timeout, so every
+    process's key expires meanwhile. When it comes back, whichever process
+    renews first must not take the other's keyless members for gone."""
+    ann = await SioClient().connect(processes[0].url)
+    bob = await SioClient().connect(processes[1].url)
+    await ann.join("ann")
+    await bob.join("bob")
+    await ann.inbox.wait("join", lambda n: n == "bob")
+    # Racy (who renews first), so several outages, each ending at another
+    # point of the processes' heartbeat rounds; --process-timeout is 3.
+    for outage in (3.6, 4.3, 5.0, 5.7):
+        durable_redis.pause()
+        await asyncio.sleep(outage)
+        durable_redis.resume()
+        await asyncio.sleep(5.0)  # past a full timeout of Redis being back
+        assert ann.sio.connected and bob.sio.connected
+        assert ann.inbox.of("leave") == bob.inbox.of("leave") == [], outage
+        # Nobody else can take their names: they are still here.
+        for process in processes:
+            thief = await SioClient().connect(process.url)
+            for name in ("ann", "bob"):
+                reply = await thief.call("join", {"name": name})
+                assert not reply["ok"], (outage, name, [p.stderr for p in processes])
+                assert reply["error"]["code"] == "name_taken", (outage, reply)
+            await thief.sio.disconnect()
+        for client, text in ((ann, f"a{outage}"), (bob, f"b{outage}")):
+            assert (await client.call("message", text))["ok"]
+    for client in (ann, bob):
+        await client.sio.disconnect()
