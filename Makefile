@@ -29,6 +29,7 @@ test: install system-deps
 	$(PY) -m pytest
 
 check: install
+	bash scripts/stray-files.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
