@@ -40,16 +40,30 @@ log = logging.getLogger(__name__)
 SLOW_HEARTBEAT = 1.0
 """Seconds after which a heartbeat's answer shows Redis was stalled."""
 
-_CLAIM = """
-local prefix, room, key, entry, conn, client, owner, judge =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+# A judgement is decided when a script is sent but made when it runs, which
+# after a stall may be seconds later: a script sent before Redis froze, and
+# given up on by its sender, still runs when Redis wakes, when every key has
+# expired. So the judge's own key is checked where the judgement is made:
+# with less than half its lifetime left, the judge itself has been unheard
+# for too long, and a missing key proves nothing about anyone.
+_FRESH = """
+local function fresh(prefix, judge, half)
+  if judge == '' then return false end
+  return redis.call('PTTL', prefix .. 'alive:' .. judge) >= tonumber(half)
+end
+"""
+_CLAIM = (
+    _FRESH
+    + """
+local prefix, room, key, entry, conn, client, owner, judge, half =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local names = prefix .. 'names:' .. room
 local current = redis.call('HGET', names, key)
 local result = {'free'}
 if current then
   local held = cjson.decode(current)
   if held.c ~= conn then
-    local alive = judge == '0'
+    local alive = not fresh(prefix, judge, half)
       or redis.call('EXISTS', prefix .. 'alive:' .. held.o) == 1
     if alive and not (client ~= '' and held.k == client) then
       return {'taken', held.n, redis.call('HKEYS', names)}
@@ -65,6 +79,7 @@ redis.call('SADD', prefix .. 'held:' .. owner, room .. '\\n' .. key)
 redis.call('SADD', prefix .. 'owners', owner)
 return result
 """
+)
 _RELEASE = """
 local prefix, room, key, conn = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local names = prefix .. 'names:' .. room
@@ -76,8 +91,11 @@ redis.call('HDEL', names, key)
 redis.call('SREM', prefix .. 'held:' .. held.o, room .. '\\n' .. key)
 return 1
 """
-_SWEEP = """
-local prefix, owner = ARGV[1], ARGV[2]
+_SWEEP = (
+    _FRESH
+    + """
+local prefix, owner, judge, half = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if not fresh(prefix, judge, half) then return {} end
 if redis.call('EXISTS', prefix .. 'alive:' .. owner) == 1 then return {} end
 local gone = {}
 for _, item in ipairs(redis.call('SMEMBERS', prefix .. 'held:' .. owner)) do
@@ -97,6 +115,7 @@ redis.call('DEL', prefix .. 'held:' .. owner)
 redis.call('SREM', prefix .. 'owners', owner)
 return gone
 """
+)
 
 
 def _holder(raw: bytes | str, stale: bool = False) -> Holder:
@@ -138,7 +157,7 @@ class RedisDirectory:
                 member.conn,
                 member.client or "",
                 owner,
-                "1" if self.judging else "0",
+                *self._judge(),
             ]
         )
         outcome = result[0]
@@ -211,12 +230,18 @@ class RedisDirectory:
         gone: list[Holder] = []
         if not self.judging:
             return gone
+        judge = self._judge()
         for raw in await self._redis.smembers(PREFIX + "owners"):
-            owner = raw.decode()
-            gone += [
-                _holder(e, stale=True) for e in await self._sweep(args=[PREFIX, owner])
-            ]
+            args = [PREFIX, raw.decode(), *judge]
+            gone += [_holder(e, stale=True) for e in await self._sweep(args=args)]
         return gone
+
+    def _judge(self) -> tuple[str, int]:
+        """The scripts' judge and freshness arguments: who judges (nobody,
+        while Redis has not been back long enough), and how much of its own
+        key's lifetime must be left where the script runs (see _FRESH)."""
+        judge = self.process if self.judging else ""
+        return judge, int(self.alive_for * 500)
 
 
 def _names(room: str) -> str:

@@ -9,7 +9,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from cluster.connection import connect
+from chat.models import Member
+from cluster.connection import PREFIX, connect
+from cluster.directory import RedisDirectory
 from config import Config
 from tests.helpers import SioClient, api_session, eventually, next_frame, url_of
 from tests.redis_server import RedisServer
@@ -339,6 +341,7 @@ async def test_a_process_taken_for_gone_claims_its_members_names_again(
     await other.heartbeat()
     await asyncio.sleep(0.4)  # a whole timeout of Redis reachable, for it
     await redis.delete(f"chat:alive:{directory.process}")
+    await other.heartbeat()  # as it does every third of its timeout
     assert [h.name for h in await other.sweep()] == ["ann"]
     assert await directory.names("lobby") == ()
 
@@ -350,3 +353,43 @@ async def test_a_process_taken_for_gone_claims_its_members_names_again(
     assert (await ann.call("message", "still here"))["ok"]
     await redis.aclose()
     await ann.sio.disconnect()
+
+
+async def test_a_sweep_sent_before_redis_froze_judges_nobody_when_it_runs(
+    redis_server: RedisServer,
+) -> None:
+    """Redis runs a script sent before it froze once it wakes, when every key
+    has expired, though its sender gave up on it long before: the script
+    itself must see that its judge has been unheard for too long."""
+    redis = connect(redis_server.url)
+    judge = RedisDirectory(redis, "judge", alive_for=1.0)
+    other = RedisDirectory(redis, "other", alive_for=1.0)
+    try:
+        bob = Member(door="sio", conn="sio:bob", name="bob", room="lobby")
+        await other.heartbeat()
+        await other.claim(bob)
+        await judge.heartbeat()
+        judge._reachable_since = 0.0  # noqa: SLF001 - judging, long since
+        assert await judge.sweep() == []  # other is alive (and the script loaded)
+        redis_server.pause()
+        # The owners were listed; the sweep of one is sent as Redis freezes.
+        args = [PREFIX, "other", *judge._judge()]  # noqa: SLF001
+        sweep = asyncio.create_task(judge._sweep(args=args))  # noqa: SLF001
+        await asyncio.sleep(0.3)  # sent, unanswered
+        sweep.cancel()  # as its timeout would
+        await asyncio.sleep(1.5)  # every key expires meanwhile
+        redis_server.resume()
+        await eventually(lambda: _alive(redis_server))
+        await other.heartbeat()  # bob's process renews once Redis is back
+        assert await other.holds(bob)
+    finally:
+        redis_server.resume()
+        await redis.aclose()
+
+
+async def _alive(redis_server: RedisServer) -> bool:
+    client = redis_server.client()
+    try:
+        return bool(await client.ping())
+    finally:
+        await client.aclose()
