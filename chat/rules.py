@@ -206,11 +206,70 @@ MAX_ID = 2**63 - 1
 
 def check_after(value: object) -> int | None:
     """A last-seen message id: absent, or a non-negative integer."""
+    return check_id(value, "after", "Last seen id")
+
+
+def check_before(value: object) -> int | None:
+    """The oldest id a client has, to read the page before it: as ``after``."""
+    return check_id(value, "before", "The id to read before")
+
+
+def check_id(value: object, field: str, what: str) -> int | None:
+    """A message id given as ``field``: absent, or a non-negative integer."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ChatError("invalid_after", "Last seen id must be a non-negative integer.")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= MAX_ID
+    ):
+        raise ChatError(f"invalid_{field}", f"{what} must be a non-negative integer.")
     return value
+
+
+PAGE_LIMIT = 500
+"""Most messages one history read returns."""
+PAGE_DEFAULT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    """A page of a room's history: the newest, after an id or before one."""
+
+    room: str | None = None
+    """None: the asker's own room (``lobby`` for one that has not joined)."""
+    after: int | None = None
+    before: int | None = None
+    limit: int = PAGE_DEFAULT
+
+
+def parse_history(data: object) -> HistoryRequest:
+    """``{"room"?, "after"?, "before"?, "limit"?}``; nothing asks for the newest."""
+    if data is None:
+        return HistoryRequest()
+    if not isinstance(data, dict):
+        raise ChatError("invalid_history", "A history request must be an object.")
+    limit = data.get("limit", PAGE_DEFAULT)
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not 0 < limit <= PAGE_LIMIT
+    ):
+        raise ChatError(
+            "invalid_limit", f"Limit must be an integer from 1 to {PAGE_LIMIT}."
+        )
+    request = HistoryRequest(
+        room=None if data.get("room") is None else check_room(data["room"]),
+        after=check_after(data.get("after")),
+        before=check_before(data.get("before")),
+        limit=limit,
+    )
+    if request.after is not None and request.before is not None:
+        raise ChatError("invalid_before", BOTH_BOUNDS)
+    return request
+
+
+BOTH_BOUNDS = "Ask for messages after an id or before one, not both."
 
 
 def check_typing(value: object) -> bool:

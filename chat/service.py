@@ -46,7 +46,6 @@ CATCHUP_LIMIT = 5000
 """Most messages replayed to a reconnecting client. One that missed more
 gets the recent history instead, shown as earlier messages: better an
 honest gap than a flood."""
-PAGE_LIMIT = 500
 
 
 class ChatService:
@@ -397,14 +396,16 @@ class ChatService:
         await self.typists.set(member, typing)
 
     async def history(
-        self, room: str, after: int | None, limit: int
+        self, room: str, after: int | None, limit: int, before: int | None = None
     ) -> tuple[list[Message], int]:
         """A page of a room's messages and the room's newest id.
 
         The arguments come checked: the HTTP door reads them from a query
         string, with its own errors (``bad_query``, ``invalid_room``).
         """
-        if after is None:
+        if before is not None:
+            messages = await self.store.before(room, before, limit)
+        elif after is None:
             messages = await self.store.recent(room, limit)
         else:
             messages = await self.store.after(room, after, limit)

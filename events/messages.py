@@ -1,9 +1,11 @@
-"""``join`` and ``message``: the tutorial's wire contract, plus acks."""
+"""``join`` and ``message``: the tutorial's wire contract, plus acks; and
+``history``, for a page that reads further back than its join brought."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from chat.rules import DEFAULT_ROOM, parse_history
 from chat.service import ChatService
 from events.door import SocketIODoor, conn_id
 from events.engine import ChatServer
@@ -30,3 +32,24 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
         return await answer(door, sid, "message", work())
 
     sio.on("message", message)
+
+    async def history(sid: str, *args: Any) -> Reply:
+        async def work() -> Reply:
+            request = parse_history(first(args))
+            # Reads are counted as the HTTP API's are: per address.
+            await service.limits.request(door.address(sid))
+            member = service.presence.get(conn_id(sid))
+            room = request.room or (member.room if member else DEFAULT_ROOM)
+            messages, last_id = await service.history(
+                room, request.after, request.limit, request.before
+            )
+            return {
+                "room": room,
+                "messages": [m.as_dict() for m in messages],
+                "last_id": last_id,
+                "epoch": service.store.epoch,
+            }
+
+        return await answer(door, sid, "history", work())
+
+    sio.on("history", history)

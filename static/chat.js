@@ -1,6 +1,7 @@
 // The chat page: the tutorial's group chat, plus history, rooms, presence,
-// typing and catch-up after a reconnect. Text is always inserted with
-// textContent, never as HTML.
+// typing, catch-up after a reconnect, earlier pages and unread counts.
+// Text is always inserted with textContent, never as HTML (lines.js draws
+// the lines).
 (() => {
   "use strict";
 
@@ -14,8 +15,12 @@
       left: (name) => `${name} 离开了群聊`,
       typing: (names) => `${names.join("、")} 正在输入…`,
       earlier: "以上是较早的消息",
+      start: "这是最早的消息",
+      unread: "新消息",
       online: (n) => `在线 ${n}`,
       send: "发送",
+      messages: "消息",
+      message: "输入消息（Enter 发送，Shift+Enter 换行）",
       connecting: "连接中…",
       connected: "已连接",
       reconnecting: "重新连接中…",
@@ -30,8 +35,12 @@
       left: (name) => `${name} left the chat`,
       typing: (names) => `${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…`,
       earlier: "Earlier messages",
+      start: "This is the first message",
+      unread: "New messages",
       online: (n) => `Online ${n}`,
       send: "Send",
+      messages: "Messages",
+      message: "Message (Enter sends, Shift+Enter breaks the line)",
       connecting: "Connecting…",
       connected: "Connected",
       reconnecting: "Reconnecting…",
@@ -43,15 +52,22 @@
   document.documentElement.lang = t === STRINGS.en ? "en" : "zh-CN";
 
   const ACK_TIMEOUT = 10000; // ms a post may wait for the server's answer
+  const PAGE = 50; // earlier messages asked for at a time
+  const UNREAD_LINGER = 5000; // ms the "new messages" divider stays once you are back
   const $ = (id) => document.getElementById(id);
   const lines = $("lines");
+  const view = window.chatLines(lines, t);
   const input = $("input");
   $("send").textContent = t.send;
+  lines.setAttribute("aria-label", t.messages);
+  input.setAttribute("aria-label", t.message);
 
   const room = document.body.dataset.room || "lobby";
   const client = (crypto.randomUUID && crypto.randomUUID()) || String(Math.random()).slice(2);
   const seen = new Set();
   let lastId = null;
+  let oldestId = null; // the earliest message shown; null: none before it
+  let loading = false;
   let epoch = null; // which database our ids came from
   let name = askName(t.ask, localStorage.getItem("chat.name") || "");
 
@@ -68,28 +84,82 @@
   function setName(value) {
     name = value;
     localStorage.setItem("chat.name", name);
-    document.title = t.title(name);
+    showTitle();
     $("heading").textContent = t.title(name);
   }
 
-  function addLine(text, cls) {
-    const atBottom = lines.scrollHeight - lines.scrollTop - lines.clientHeight < 40;
-    const li = document.createElement("li");
-    li.textContent = text;
-    if (cls) li.className = cls;
-    lines.appendChild(li);
-    if (atBottom) lines.scrollTop = lines.scrollHeight;
-    return li;
+  // While the tab is hidden, the title counts the lines that came, and a
+  // divider marks the first; once you are back, both go.
+  let unread = 0;
+  let divider = null;
+  const hidden = () => document.visibilityState === "hidden";
+  function showTitle() {
+    document.title = unread ? `(${unread}) ${t.title(name)}` : t.title(name);
+  }
+  function arrived(li) {
+    if (!hidden()) return;
+    unread += 1;
+    showTitle();
+    if (divider === null) {
+      divider = view.divider();
+      li.before(divider);
+    }
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (hidden()) return;
+    unread = 0;
+    showTitle();
+    const seenDivider = divider;
+    divider = null;
+    if (seenDivider) setTimeout(() => seenDivider.remove(), window.chatUnreadLinger ?? UNREAD_LINGER);
+  });
+
+  // New lines are read out politely; history and earlier pages are not.
+  function announce(text) {
+    const said = document.createElement("p");
+    said.textContent = text;
+    $("announce").append(said);
+    while ($("announce").childElementCount > 3) $("announce").firstElementChild.remove();
   }
 
+  function addLine(text, cls) {
+    announce(text);
+    return view.notice(text, cls);
+  }
+
+  const isOwn = (m) => m.name === name;
   function showMessage(m, cls) {
     if (seen.has(m.id)) return; // a catch-up and a broadcast may overlap
     seen.add(m.id);
     lastId = Math.max(lastId || 0, m.id);
-    const li = addLine(`${m.name}: ${m.text}`, cls);
-    li.dataset.id = m.id;
-    li.title = new Date(m.ts).toLocaleString();
+    const li = view.message(m, isOwn(m), cls);
+    if (cls === "earlier" || isOwn(m)) return;
+    arrived(li);
+    announce(`${m.name}: ${m.text}`);
   }
+
+  // Scrolled to the top: the page before the oldest line, until the first.
+  function loadEarlier() {
+    if (loading || oldestId === null || lines.scrollTop > 60) return;
+    if (oldestId <= 1) return reachedStart();
+    loading = true;
+    const asked = epoch;
+    socket.emit("history", { room, before: oldestId, limit: PAGE }, (reply) => {
+      loading = false;
+      if (!reply.ok || reply.epoch !== asked || asked !== epoch) return;
+      const older = reply.messages.filter((m) => !seen.has(m.id));
+      older.forEach((m) => seen.add(m.id));
+      view.prepend(older, isOwn);
+      if (reply.messages.length) oldestId = reply.messages[0].id;
+      if (reply.messages.length < PAGE) reachedStart();
+      else loadEarlier(); // still at the top (a tall screen): one more
+    });
+  }
+  function reachedStart() {
+    oldestId = null;
+    view.separator(t.start, true);
+  }
+  lines.addEventListener("scroll", loadEarlier, { passive: true });
 
   function setStatus(state) {
     const el = $("status");
@@ -117,6 +187,9 @@
   socket.on("history", (h) => {
     if (h.epoch !== epoch) {
       // First join, or the server's database was replaced: ids start again.
+      // Earlier pages are read from the first database only: a replaced
+      // one's would land above lines that are not its own.
+      oldestId = epoch === null && h.messages.length ? h.messages[0].id : null;
       seen.clear();
       lastId = null;
       epoch = h.epoch;
@@ -124,7 +197,8 @@
     if (!h.catchup) {
       const fresh = h.messages.filter((m) => !seen.has(m.id));
       fresh.forEach((m) => showMessage(m, "earlier"));
-      if (fresh.length) addLine(t.earlier, "separator");
+      if (fresh.length) view.separator(t.earlier);
+      loadEarlier();
     } else {
       h.messages.forEach((m) => showMessage(m));
     }
@@ -217,6 +291,21 @@
       else if (reply && !reply.ok) addLine(reply.error.message, "error");
     });
     input.value = "";
+    fit();
     input.focus();
   });
+
+  // Enter sends, Shift+Enter breaks the line; Enter that ends an input
+  // method's composition (choosing Chinese characters) only does that.
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+    event.preventDefault();
+    $("form").requestSubmit();
+  });
+  // The box grows with its lines, up to a few.
+  function fit() {
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight + 2, 160)}px`;
+  }
+  input.addEventListener("input", fit);
 })();

@@ -47,6 +47,11 @@ class HistoryStore(Protocol):
         """Messages with id > ``after_id`` (and <= ``upto``), oldest first."""
         ...
 
+    async def before(self, room: str, before_id: int, limit: int) -> list[Message]:
+        """The newest ``limit`` messages with id < ``before_id``, oldest first:
+        one page further back than the oldest a client has."""
+        ...
+
     async def last_id(self, room: str) -> int:
         """The id given to the room's newest message, 0 if none ever was."""
         ...

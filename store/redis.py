@@ -178,6 +178,11 @@ class RedisStore:
         )
         return _messages(room, entries)
 
+    async def before(self, room: str, before_id: int, limit: int) -> list[Message]:
+        if before_id <= 1:  # ids start at 1: nothing is before it
+            return []
+        return await self.recent(room, limit, upto=before_id - 1)
+
     @guarded
     async def last_id(self, room: str) -> int:
         last = await self._redis.get(PREFIX + "seq:" + room)

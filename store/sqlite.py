@@ -241,6 +241,11 @@ class SQLiteStore:
             limit,
         )
 
+    async def before(self, room: str, before_id: int, limit: int) -> list[Message]:
+        if before_id <= 1:  # ids start at 1: nothing is before it
+            return []
+        return await self.recent(room, limit, upto=before_id - 1)
+
     async def last_id(self, room: str) -> int:
         last = self._last.get(room)
         if last is None:

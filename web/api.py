@@ -20,7 +20,10 @@ from aiohttp import web
 
 from chat.models import Message
 from chat.rules import (
+    BOTH_BOUNDS,
     MAX_ID,
+    PAGE_DEFAULT,
+    PAGE_LIMIT,
     UNPAIRED_SURROGATE,
     ChatError,
     check_room,
@@ -28,7 +31,6 @@ from chat.rules import (
     shutting_down,
     unpaired_surrogate,
 )
-from chat.service import PAGE_LIMIT
 from web import proxies
 from web.bounds import refusal
 from web.keys import BOUNDS, CONFIG, HTTP_DOOR, SERVICE
@@ -38,7 +40,6 @@ from web.sessions import Session
 
 log = logging.getLogger(__name__)
 MAX_WAIT = 30.0
-DEFAULT_LIMIT = 100
 _STATUS = {
     "bad_json": 400,
     "bad_query": 400,
@@ -266,10 +267,15 @@ async def get_messages(request: web.Request) -> web.Response:
     session = await _maybe_session(request)
     room = _room(request, session)
     after = _query(request, "after", int, 0, MAX_ID)
-    limit = _query(request, "limit", int, 1, PAGE_LIMIT) or DEFAULT_LIMIT
+    before = _query(request, "before", int, 0, MAX_ID)
+    limit = _query(request, "limit", int, 1, PAGE_LIMIT) or PAGE_DEFAULT
     wait = _query(request, "wait", float, 0.0, MAX_WAIT) or 0.0
+    if before is not None and after is not None:
+        raise ChatError("bad_query", BOTH_BOUNDS)
+    if before is not None and wait > 0:
+        raise ChatError("bad_query", "wait is for new messages, not with before.")
     if wait <= 0:
-        messages, last_id = await service.history(room, after, limit)
+        messages, last_id = await service.history(room, after, limit, before)
     else:
         with _long_poll(request), request.app[HTTP_DOOR].listening(room) as woken:
             messages, last_id = await service.history(room, after, limit)

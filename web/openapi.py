@@ -64,11 +64,17 @@ def spec() -> dict[str, Any]:
             },
             "/api/messages": {
                 "get": {
-                    "summary": "Messages after an id, oldest first; long-polls",
+                    "summary": "Messages after or before an id, oldest first; polls",
                     "parameters": [
                         _query("room", room, "default: the session's room, else lobby"),
                         _query(
                             "after", {"type": "integer", "minimum": 0}, "last id seen"
+                        ),
+                        _query(
+                            "before",
+                            {"type": "integer", "minimum": 0},
+                            "the newest messages older than this id (not with "
+                            "after or wait): the page before the oldest you have",
                         ),
                         _query(
                             "limit", {"type": "integer", "minimum": 1}, "at most 500"

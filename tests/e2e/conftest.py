@@ -50,8 +50,13 @@ def chromium_path() -> str:
     return CHROMIUM if Path(CHROMIUM).exists() else need("chromium")
 
 
-def exact(text: str) -> re.Pattern[str]:
-    return re.compile("^" + re.escape(text) + "$")
+TIME = re.compile(r"^\d\d:\d\d\s*")
+"""The time the chat page shows at the start of a line (the demo has none)."""
+
+
+def timed(text: str) -> re.Pattern[str]:
+    """A line's whole text, after its time if it shows one."""
+    return re.compile(r"^(?:\d\d:\d\d\s*)?" + re.escape(text) + "$")
 
 
 @pytest.fixture
@@ -90,8 +95,8 @@ class ChatPage:
         return self.page.locator("#lines > li")
 
     def line(self, text: str) -> Locator:
-        """The #lines entries whose whole text is ``text``."""
-        return self.lines.filter(has_text=exact(text))
+        """The #lines entries whose whole text, after the time, is ``text``."""
+        return self.lines.filter(has_text=timed(text))
 
     async def see(self, text: str, count: int = 1, timeout: float = WAIT) -> None:
         from playwright.async_api import expect
@@ -111,10 +116,20 @@ class ChatPage:
         await self.page.locator("#send").click()
 
     async def texts(self) -> list[str]:
-        return await self.lines.all_inner_texts()
+        """Each line's text without its time."""
+        return [TIME.sub("", text) for text in await self.lines.all_inner_texts()]
 
 
 OpenPage = Callable[..., Awaitable[ChatPage]]
+
+
+async def chatting(
+    open_page: OpenPage, address: str, name: str, **kw: object
+) -> ChatPage:
+    """A chat page that is connected and has seen itself join."""
+    chat = await open_page(address, name, **kw)
+    await chat.status("connected")
+    return chat
 
 
 @pytest.fixture

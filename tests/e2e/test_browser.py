@@ -9,21 +9,12 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import WAIT, ChatPage, LiveServer, OpenPage
+from tests.e2e.conftest import WAIT, LiveServer, OpenPage, chatting
 from tests.helpers import SioClient, eventually
 from tests.texts import PERSIAN, TECHNOLOGIST
 from web.keys import SERVICE
 
 pytestmark = pytest.mark.browser
-
-
-async def chatting(
-    open_page: OpenPage, address: str, name: str, **kw: object
-) -> ChatPage:
-    """A chat page that is connected and has seen itself join."""
-    chat = await open_page(address, name, **kw)
-    await chat.status("connected")
-    return chat
 
 
 async def test_two_people_chat(url: str, open_page: OpenPage, output_dir: Path) -> None:
@@ -47,17 +38,22 @@ async def test_two_people_chat(url: str, open_page: OpenPage, output_dir: Path) 
     await ming.see("小明: 你好，小红！今天的会议改到三点。")
     await hong.see("小红: 收到，三点见！")
     await expect(ming.page.locator("#input")).to_have_value("")
+    await ming.send("会议室在三楼，议程见 https://example.com/agenda")
+    await hong.send("好的。\n我把上周的报告也带上。")
+    await ming.see("小红: 好的。\n我把上周的报告也带上。")
+    await hong.see("小明: 会议室在三楼，议程见 https://example.com/agenda")
+
+    # README's screenshot (docs/screenshot.png is a copy of this one).
+    await hong.page.evaluate("document.fonts.ready")
+    assert hong.page.viewport_size == {"width": 900, "height": 600}
+    await hong.page.screenshot(path=str(output_dir / "two-people-chatting.png"))
+    assert (output_dir / "two-people-chatting.png").stat().st_size > 1000
 
     # Text is text: markup typed by someone is shown, never interpreted.
     await ming.send("<b>x</b>")
     for chat in (ming, hong):
         await chat.see("小明: <b>x</b>")
         assert await chat.page.locator("#lines b").count() == 0
-
-    await hong.page.evaluate("document.fonts.ready")
-    assert hong.page.viewport_size == {"width": 900, "height": 600}
-    await hong.page.screenshot(path=str(output_dir / "two-people-chatting.png"))
-    assert (output_dir / "two-people-chatting.png").stat().st_size > 1000
 
 
 async def test_english_page(url: str, open_page: OpenPage) -> None:

@@ -286,3 +286,39 @@ async def test_healthz_gives_counts_not_room_names(http, url: str) -> None:
     status, health, _ = await call(http, "GET", "/healthz")
     assert status == 200 and health["members"] == 1 and health["rooms"] == 1
     assert "secret-plans" not in str(health)
+
+
+async def test_reading_back_before_an_id(http, url: str) -> None:
+    auth = await api_session(http, url, "ann")
+    for i in range(1, 8):
+        await call(http, "POST", "/api/messages", json={"text": f"m{i}"}, headers=auth)
+
+    async def page(query: str) -> list[int]:
+        status, body, _ = await call(http, "GET", f"/api/messages?{query}")
+        assert status == 200 and body["last_id"] == 7, body
+        return [m["id"] for m in body["messages"]]
+
+    assert await page("limit=3") == [5, 6, 7]
+    assert await page("before=5&limit=3") == [2, 3, 4]
+    assert await page("before=2&limit=3") == [1]
+    assert await page("before=1&limit=3") == []
+    assert await page("before=0") == []
+    assert await page("before=7") == [1, 2, 3, 4, 5, 6]
+    assert await page("before=99&limit=2") == [6, 7]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "before=-1",
+        "before=x",
+        "before=1.5",
+        f"before={2**63}",
+        "before=3&after=1",
+        "before=3&wait=1",
+    ],
+)
+async def test_bad_before_is_refused_like_after(http, query: str) -> None:
+    status, body, _ = await call(http, "GET", f"/api/messages?{query}")
+    assert status == 400 and body["error"]["code"] == "bad_query", body
+    assert body["error"]["message"]

@@ -275,3 +275,58 @@ async def test_an_acked_error_is_not_also_sent_as_chat_error(sio_client) -> None
     await alice.emit("typing", "not a bool")  # the same kind of error, no ack
     assert (await alice.inbox.wait("chat_error"))["event"] == "typing"
     assert [e["event"] for e in await alice.inbox.quiet("chat_error")] == ["typing"]
+
+
+async def test_history_pages_back_before_an_id(sio_client) -> None:
+    ann: SioClient = await sio_client()
+    await ann.join("ann", room="books")
+    for i in range(1, 8):
+        assert (await ann.call("message", f"m{i}"))["ok"]
+
+    async def page(**request: object) -> list[int]:
+        reply = await ann.call("history", request)
+        assert reply["ok"] and reply["room"] == "books", reply
+        assert reply["last_id"] == 7 and reply["epoch"]
+        return [m["id"] for m in reply["messages"]]
+
+    # Page by page, back to id 1: the newest `limit` before the oldest held.
+    assert await page(limit=3) == [5, 6, 7]
+    assert await page(before=5, limit=3) == [2, 3, 4]
+    assert await page(before=2, limit=3) == [1]
+    assert await page(before=1, limit=3) == []
+    assert await page(before=6) == [1, 2, 3, 4, 5]
+    assert await page(after=5) == [6, 7]
+    # A spectator reads the lobby unless it names a room.
+    other: SioClient = await sio_client()
+    reply = await other.call("history", {"room": "books", "before": 3})
+    assert [m["text"] for m in reply["messages"]] == ["m1", "m2"]
+    assert (await other.call("history", {}))["room"] == "lobby"
+
+
+@pytest.mark.parametrize(
+    ("request_", "code"),
+    [
+        ({"before": -1}, "invalid_before"),
+        ({"before": "3"}, "invalid_before"),
+        ({"before": 1.5}, "invalid_before"),
+        ({"before": True}, "invalid_before"),
+        ({"before": 2**63}, "invalid_before"),
+        ({"after": -1}, "invalid_after"),
+        ({"after": 2, "before": 5}, "invalid_before"),
+        ({"limit": 0}, "invalid_limit"),
+        ({"limit": 501}, "invalid_limit"),
+        ({"room": "a b"}, "invalid_room"),
+        ("books", "invalid_history"),
+    ],
+)
+async def test_bad_history_requests_are_refused(
+    sio_client, request_: object, code: str
+) -> None:
+    client: SioClient = await sio_client()
+    reply = await client.call("history", request_)
+    assert reply["ok"] is False and reply["error"]["code"] == code, reply
+    assert reply["error"]["message"]
+    # Without an ack, the same error comes as chat_error.
+    await client.emit("history", request_)
+    error = await client.inbox.wait("chat_error")
+    assert error["event"] == "history" and error["code"] == code

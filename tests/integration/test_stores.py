@@ -70,6 +70,20 @@ async def test_ids_count_per_room_and_reads_have_bounds(opener) -> None:
     assert await again.last_id("a") == 3
 
 
+async def test_pages_before_an_id_reach_back_to_the_first(opener) -> None:
+    store = await opener()
+    await store.append_many([msg("a", str(i)) for i in range(1, 8)])
+    await store.append_many([msg("b", "other room")])
+    assert [m.id for m in await store.before("a", 8, 3)] == [5, 6, 7]
+    assert [m.id for m in await store.before("a", 5, 3)] == [2, 3, 4]
+    assert [m.id for m in await store.before("a", 2, 3)] == [1]
+    assert await store.before("a", 1, 3) == []
+    assert await store.before("a", 0, 3) == []
+    assert [m.text for m in await store.before("a", 100, 2)] == ["6", "7"]
+    assert [m.room for m in await store.before("b", 100, 10)] == ["b"]
+    assert await store.before("nobody", 100, 10) == []
+
+
 async def test_text_comes_back_as_it_went_in(opener) -> None:
     store = await opener()
     texts = ["你好", "👩‍💻 ok", 'quote " and \\ back', "line\nbreak", "x" * 2000]

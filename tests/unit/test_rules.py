@@ -12,6 +12,7 @@ from chat.rules import (
     ChatError,
     JoinRequest,
     check_after,
+    check_before,
     check_name,
     check_room,
     check_text,
@@ -324,9 +325,10 @@ def test_rooms() -> None:
     assert check_room("x" * 64) == "x" * 64
 
 
-@pytest.mark.parametrize("value", [-1, "3", 1.5, True])
-def test_bad_after(value) -> None:
+@pytest.mark.parametrize("value", [-1, "3", 1.5, True, 2**63])
+def test_bad_after_and_before(value) -> None:
     assert code(check_after, value) == "invalid_after"
+    assert code(check_before, value) == "invalid_before"
 
 
 def test_after_and_typing() -> None:
