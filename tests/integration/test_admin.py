@@ -230,3 +230,34 @@ async def test_the_ui_is_served_from_the_package(admin_server: TestServer) -> No
         for asset in ("js/app.0d7d7845.js", "mdi/css/materialdesignicons.min.css"):
             async with http.get(f"{base}/admin/{asset}") as response:
                 assert response.status == 200, asset
+
+
+async def test_with_redis_the_ui_sees_every_process(
+    redis_server: Any, make_server: ServerFactory
+) -> None:
+    a, b = [
+        await make_server(redis_url=redis_server.url, admin_password=PASSWORD)
+        for _ in range(2)
+    ]
+    bob = await SioClient().connect(url_of(b))
+    watcher = await Admin().connect(url_of(a))
+    try:
+        sid = bob.sio.get_sid()
+        # Already there: the other process answers the UI's arrival.
+        await watcher.inbox.wait("socket_connected", lambda d: d[0]["id"] == sid)
+        await bob.join("bob", room="attic")
+        seen = await watcher.inbox.wait(
+            "room_joined", lambda d: d[1:3] == ["attic", sid], timeout=6
+        )
+        assert seen[0] == "/"
+
+        def servers() -> set[str]:
+            return {s["serverId"] for s in watcher.inbox.of("server_stats")}
+
+        await eventually(lambda: len(servers()) == 2, timeout=6)
+        await watcher.emit("_disconnect", "/", False, sid)
+        await eventually(lambda: not bob.sio.connected)
+        await watcher.inbox.wait("socket_disconnected", lambda d: d[1] == sid)
+    finally:
+        await watcher.sio.disconnect()
+        await bob.sio.disconnect()
