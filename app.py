@@ -23,7 +23,7 @@ from cluster.node import make_node, running
 from config import Config, load_config
 from events import create_sio
 from store import StoreFailed
-from web import api, metrics, pages
+from web import admin_ui, api, metrics, pages
 from web.bounds import Bounds
 from web.keys import BOUNDS, CONFIG, HTTP_DOOR, NODE, SERVICE, WS_DOOR
 from web.listener import raise_open_files, run
@@ -69,7 +69,7 @@ def create_app(config: Config | None = None) -> web.Application:
         limits=Limits(config.rate_limit, config.rate_burst, node.buckets),
     )
     app[SERVICE] = service
-    sio = create_sio(config, service, bounds.connections)
+    sio, admin = create_sio(config, service, bounds.connections, node.process)
     sio.attach(app)
     app[WS_DOOR] = WebSocketDoor(
         config.max_unsent, node.process, fanout.stats, bounds.connections
@@ -88,6 +88,8 @@ def create_app(config: Config | None = None) -> web.Application:
     metrics.setup(app, sio)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background)
+    if admin is not None:
+        admin_ui.setup(app, admin, node, config.redis_url)
 
     async def close_connections(app: web.Application) -> None:
         # End sessions without a Socket.IO DISCONNECT or an Engine.IO CLOSE

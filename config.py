@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,17 @@ class Config:
         "'left'/'joined' lines",
     )
     log_level: str = _opt("info", "debug, info, warning or error")
+    admin_password: str = _opt(
+        "",
+        "turns on the Socket.IO Admin UI: the /admin namespace and the UI at "
+        "/admin/, for this password (empty: off, nothing registered)",
+    )
+    admin_user: str = _opt("admin", "the Admin UI's user name")
+    admin_read_only: bool = _opt(
+        False,
+        "the Admin UI only watches: no disconnecting sockets, no making them "
+        "leave their room",
+    )
 
     @property
     def cors_allowed(self) -> str | list[str]:
@@ -123,13 +134,28 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _bool(raw: str) -> bool:
+    """``bool("false")`` is True: spell the words out."""
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
 def _cast(f: dataclasses.Field[Any], raw: str) -> Any:
-    kind: type[Any] = type(f.default)
+    kind: Callable[[str], Any] = (
+        _bool if isinstance(f.default, bool) else type(f.default)
+    )
     try:
         return kind(raw)
     except ValueError:
         raise SystemExit(
-            f"{env_name(f.name)}={raw!r}: expected {kind.__name__}"
+            f"{env_name(f.name)}={raw!r}: expected {type(f.default).__name__}"
         ) from None
 
 
@@ -151,6 +177,14 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     for f in dataclasses.fields(Config):
         var = env_name(f.name)
         default = _cast(f, env[var]) if var in env else f.default
+        if isinstance(f.default, bool):
+            parser.add_argument(
+                _flag(f.name),
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=f"{f.metadata['help']} (env {var}=1)",
+            )
+            continue
         parser.add_argument(
             _flag(f.name),
             type=type(f.default),
@@ -212,6 +246,10 @@ def validate(config: Config) -> list[str]:
     ):
         if getattr(config, name) <= 0:
             problems.append(f"{_flag(name)} must be positive")
+    if config.admin_password and not config.admin_user:
+        problems.append("--admin-user must not be empty")
+    if config.admin_read_only and not config.admin_password:
+        problems.append("--admin-read-only needs --admin-password")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         problems.append("--log-level must be debug, info, warning or error")
     return problems

@@ -52,6 +52,11 @@ class Stats:
             buckets=_FAST + (2.5, 5.0, 10.0),
             registry=r,
         )
+        self.events_received = Counter(
+            "chat_events_received",
+            "Socket.IO events received from clients (join, message, typing).",
+            registry=r,
+        )
         self.gaps_repaired = Counter(
             "chat_gaps_repaired",
             "Gaps in a room's ids filled from the store before delivery.",
@@ -60,3 +65,15 @@ class Stats:
 
     def rejected(self, code: str) -> None:
         self.rejections.labels(code).inc()
+
+
+def total(counter: Counter, **labels: str) -> float:
+    """A counter's value so far (of the children with ``labels``), read
+    through prometheus-client's public ``collect``."""
+    return sum(
+        sample.value
+        for metric in counter.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+        and all(sample.labels.get(k) == v for k, v in labels.items())
+    )

@@ -20,6 +20,7 @@ from events.reply import Reply, answer
 
 def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        door.opened(sid)
         if not isinstance(auth, dict) or "name" not in auth:
             try:
                 form = check_format(
@@ -48,6 +49,6 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
         try:
             await service.leave(conn_id(sid))
         finally:  # a leave that failed (logged by python-socketio) still ends it
-            door.drop(sid)
+            door.drop(sid, reason)
 
     sio.on("disconnect", disconnect)

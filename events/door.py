@@ -85,8 +85,12 @@ class SocketIODoor:
         """A connection that has not joined sees the default room."""
         self._subscribe(sid, DEFAULT_ROOM, form)
 
-    def drop(self, sid: str) -> None:
-        """The connection is gone."""
+    def opened(self, sid: str) -> None:
+        """A connection began (the Admin UI's :class:`~events.admin.WatchedDoor`
+        reports it; nothing to do here)."""
+
+    def drop(self, sid: str, reason: object = None) -> None:
+        """The connection is gone (``reason``: python-socketio's)."""
         self._unsubscribe(sid)
 
     def _subscribe(self, sid: str, room: str, form: str) -> bool:

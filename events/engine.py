@@ -20,7 +20,8 @@ an upgrade changes anything relied on here:
 - ``socketio.AsyncServer._handle_eio_message`` is wrapped to answer bad and
   binary packets instead of logging a traceback for each;
 - ``socketio.AsyncServer._handle_connect`` answers CONNECT_ERROR for a
-  session over ``--max-connections-per-address``;
+  session over ``--max-connections-per-address``, and for a namespace whose
+  gate (the Admin UI's password) refuses the CONNECT's auth;
 - ``_handle_eio_connect`` keeps no environ; ``manager.eio_sid_from_sid``
   and ``eio.sockets`` find a link.
 
@@ -505,6 +506,14 @@ async def _body(request: web.Request, limit: int) -> bytes | None:
 
 class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
     eio: Engine
+    gates: dict[str, Callable[[Any], bool]]
+    """Per namespace: does this CONNECT's auth get in? Checked before the
+    server's ``always_connect``, so a refusal is a CONNECT_ERROR, not a
+    CONNECT followed by a DISCONNECT (the Admin UI's /admin)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gates = {}
 
     def _engineio_server_class(self) -> type[Engine]:
         return Engine
@@ -515,9 +524,9 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         links = [s for s in self.eio.sockets.values() if isinstance(s, Link)]
         return [asyncio.create_task(link.end(code)) for link in links]
 
-    def link(self, sid: str) -> Link | None:
+    def link(self, sid: str, namespace: str = NAMESPACE) -> Link | None:
         """The live Engine.IO session behind Socket.IO ``sid``, if any."""
-        eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
         link = self.eio.sockets.get(eio_sid) if eio_sid is not None else None
         if not isinstance(link, Link) or link.closing or link.closed:
             return None
@@ -527,13 +536,19 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         self, eio_sid: str, namespace: str | None, data: Any
     ) -> None:
         link = self.eio.sockets.get(eio_sid)
-        if not isinstance(link, Link) or link.refused is None:
+        refused = link.refused if isinstance(link, Link) else None
+        gate = self.gates.get(namespace or NAMESPACE) if self.gates else None
+        if refused is None and gate is not None and not gate(data):
+            refused = {"message": "invalid credentials"}
+        if refused is None:
             await super()._handle_connect(eio_sid, namespace, data)
             return
         error = sio_packet.Packet(
-            sio_packet.CONNECT_ERROR, link.refused, namespace=namespace or NAMESPACE
+            sio_packet.CONNECT_ERROR, refused, namespace=namespace or NAMESPACE
         )
         await self._send_packet(eio_sid, error)
+        if not isinstance(link, Link) or link.refused is None:
+            return  # a wrong password: the session stays, to try again
         if link.outlet is not None:  # after the error: frames keep their order
             link.outlet.close(WSCloseCode.TRY_AGAIN_LATER, "too many connections")
 

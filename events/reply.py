@@ -29,6 +29,7 @@ def first(args: tuple[Any, ...]) -> Any:
 async def answer(
     door: SocketIODoor, sid: str, event: str, work: Awaitable[Reply]
 ) -> Reply:
+    door.stats.events_received.inc()
     try:
         result = await work
     except ChatError as exc:

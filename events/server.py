@@ -5,6 +5,7 @@ from __future__ import annotations
 from chat.service import ChatService
 from config import Config
 from events import connection, messages, typing
+from events.admin import Admin, WatchedDoor
 from events.codec import OrjsonCodec
 from events.door import SocketIODoor
 from events.engine import ChatServer
@@ -15,8 +16,12 @@ MAX_PACKET = 64 * 1024
 
 
 def create_sio(
-    config: Config, service: ChatService, connections: PerAddress | None = None
-) -> ChatServer:
+    config: Config,
+    service: ChatService,
+    connections: PerAddress | None = None,
+    server_id: str = "",
+) -> tuple[ChatServer, Admin | None]:
+    """The server, and its Admin UI door when ``--admin-password`` is set."""
     sio = ChatServer(
         async_mode="aiohttp",
         json=OrjsonCodec,
@@ -35,8 +40,20 @@ def create_sio(
         engineio_logger=config.log_level == "debug",
     )
     door = SocketIODoor(sio, service.stats)
+    admin = None
+    if config.admin_password:
+        admin = Admin(
+            sio,
+            service,
+            user=config.admin_user,
+            password=config.admin_password,
+            read_only=config.admin_read_only,
+            server_id=server_id,
+        )
+        admin.register()
+        door = WatchedDoor(sio, service.stats, admin)
     connection.register(sio, door, service)
     messages.register(sio, door, service)
     typing.register(sio, door, service)
     service.fanout.add_door("sio", door)
-    return sio
+    return sio, admin

@@ -66,3 +66,16 @@ def test_bounds_are_told(capsys, argv: list[str], says: str) -> None:
     with pytest.raises(SystemExit):
         load_config(argv, env={})
     assert says in capsys.readouterr().err
+
+
+def test_admin_options() -> None:
+    assert Config().admin_password == "" and Config().admin_user == "admin"
+    env = {"CHAT_ADMIN_PASSWORD": "pw", "CHAT_ADMIN_READ_ONLY": "1"}
+    assert load_config([], env=env).admin_read_only is True
+    env["CHAT_ADMIN_READ_ONLY"] = "false"  # bool("false") would be True
+    assert load_config([], env=env).admin_read_only is False
+    assert load_config(["--admin-read-only"], env=env).admin_read_only is True
+    with pytest.raises(SystemExit):
+        load_config(["--admin-read-only"], env={})  # needs a password
+    with pytest.raises(SystemExit):
+        load_config([], env={"CHAT_ADMIN_READ_ONLY": "maybe"})

@@ -113,6 +113,13 @@ RELIED_ON: dict[str, tuple[Any, str]] = {
         socketio.AsyncServer._handle_eio_disconnect,
         "9344593148b66fd9",
     ),
+    # replaced by ChatServer._handle_connect for a refused session or a
+    # namespace gate (the Admin UI's password), which must act before its
+    # always_connect sends CONNECT; _send_packet sends the CONNECT_ERROR
+    "socketio.AsyncServer._handle_connect": (
+        socketio.AsyncServer._handle_connect,
+        "c97c480cf777de36",
+    ),
     # SocketIODoor.kick
     "socketio.AsyncServer.disconnect": (
         socketio.AsyncServer.disconnect,
