@@ -158,6 +158,8 @@ def analyse(
         when = near(faults, line.sent_s, process_timeout) if line else "?"
         problem["near"] = when
         problem["sent_s"] = line.sent_s if line else None
+        if line is not None and line.outcome is not None:
+            problem["id"] = line.outcome.id
         findings[f"{problem['kind']} near {when}"] += 1
     examples: dict[str, list[dict[str, Any]]] = {}
     for problem in problems:

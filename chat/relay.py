@@ -26,6 +26,9 @@ from store.base import HistoryStore
 log = logging.getLogger(__name__)
 REPAIR_LIMIT = 5000
 """Most messages read from the store to fill one gap."""
+READ_TRIES = 40
+READ_PAUSE = 0.25
+"""A gap's read is tried READ_TRIES times, READ_PAUSE seconds apart (10 s)."""
 
 
 class Relay:
@@ -119,19 +122,25 @@ class Relay:
             while pending:
                 last = self._delivered.get(room, 0)
                 ids = {m.id for m in pending if m.id > last}
+                top = max(ids, default=last)
                 found: list[Message] = []
-                if ids and len(ids) < max(ids) - last:  # something is missing
+                if len(ids) < top - last:  # something is missing
                     self._fanout.stats.gaps_repaired.inc()
-                    try:
-                        found = await self._store.after(
-                            room, last, min(max(ids) - last, REPAIR_LIMIT)
-                        )
-                    except Exception:
-                        # Deliver what there is rather than hold the room.
-                        log.exception("reading the gap after %s#%d failed", room, last)
-                by_id = {m.id: m for m in [*found, *pending]}
+                    found = await self._read(room, last, top)
+                by_id = {m.id: m for m in [*found, *pending] if m.id > last}
                 pending.clear()  # what arrives while we publish waits its turn
-                batch = [by_id[i] for i in sorted(by_id) if i > last]
+                # Up to ``top`` the store was read: a hole left there is gone
+                # (trimmed, or the store could not be read). What came in
+                # while it was read goes out only as far as it runs on
+                # unbroken; past a new hole it waits for another read.
+                batch = [by_id.pop(i) for i in sorted(by_id) if i <= top]
+                following = (batch[-1].id if batch else last) + 1
+                for i in sorted(by_id):
+                    if i == following:
+                        batch.append(by_id[i])
+                        following += 1
+                    else:
+                        pending.append(by_id[i])
                 for message in batch:
                     self._mark(message)
                 if batch:
@@ -139,6 +148,22 @@ class Relay:
         finally:
             if self._repairs.get(room) is pending:  # not a newer repair's (reset)
                 del self._repairs[room]
+
+    async def _read(self, room: str, last: int, top: int) -> list[Message]:
+        """The messages after ``last`` up to ``top``. A store that fails (Redis
+        waking up) is asked again for a while: the room waits rather than
+        lose lines; past that, what there is goes out (logged)."""
+        for attempt in range(READ_TRIES):
+            try:
+                return await self._store.after(
+                    room, last, min(top - last, REPAIR_LIMIT)
+                )
+            except Exception:
+                if attempt == READ_TRIES - 1:
+                    log.exception("reading the gap after %s#%d failed", room, last)
+                else:
+                    await asyncio.sleep(READ_PAUSE)
+        return []
 
     def reset(self) -> None:
         """A new history (epoch): the ids delivered so far mean nothing."""

@@ -138,3 +138,40 @@ async def test_a_repair_cancelled_by_a_reset_ends_quietly(store: SQLiteStore) ->
     with pytest.raises(asyncio.CancelledError):
         await asyncio.gather(*relay._tasks)  # noqa: SLF001 - the cancelled repair
     await relay.stop()
+
+
+class SlowReads(SQLiteStore):
+    """A real store whose gap reads wait until the test lets them through."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:", retention_days=0, room_cap=0)
+        self.reading = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def after(self, room: str, after: int, limit: int, **kw: object) -> list:
+        self.reading.set()
+        await self.go.wait()
+        return await super().after(room, after, limit, **kw)
+
+
+async def test_a_gap_that_opens_while_one_is_read_is_filled_too() -> None:
+    store = SlowReads()
+    await store.open()
+    door = RecordingDoor()
+    fanout = Fanout()
+    fanout.add_door("t", door)
+    relay = Relay(fanout, store)
+    try:
+        m = await store.append_many(
+            [NewMessage("r", "ann", str(i), 0) for i in range(6)]
+        )
+        await relay.deliver(posted(m[0]))
+        await relay.deliver(posted(m[3]))  # 2 and 3 missing: read up to 4
+        await store.reading.wait()
+        await relay.deliver(posted(m[5]))  # meanwhile 6 comes, 5 still on its way
+        store.go.set()
+        await eventually(lambda: door.published[-1:] == [6])
+        assert door.published == [1, 2, 3, 4, 5, 6]
+    finally:
+        await relay.stop()
+        await store.close()
