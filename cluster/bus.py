@@ -39,7 +39,7 @@ from chat.models import (
     TypingChanged,
 )
 from chat.stats import Stats
-from cluster.connection import CHANNEL, PREFIX, connect, guarded
+from cluster.connection import CHANNEL, PREFIX, close_quietly, connect, guarded
 from store.redis import RedisStore
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,7 @@ class RedisBus:
                 )
             finally:
                 self.connected = False
-                try:
-                    await pubsub.aclose()
-                    await client.aclose()
-                except Exception:
-                    pass
+                await close_quietly(pubsub, client)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 

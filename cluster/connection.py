@@ -83,3 +83,13 @@ def guarded(
 def process_id() -> str:
     """Unique among every process that ever shares the Redis."""
     return uuid.uuid4().hex[:12]
+
+
+async def close_quietly(pubsub: Any, client: Redis) -> None:
+    """A subscription and its connection, closed after it failed: whatever
+    closing raises says nothing new (the reason was logged)."""
+    try:
+        await pubsub.aclose()
+        await client.aclose()
+    except Exception:
+        pass

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from cluster.connection import PREFIX, connect
+from cluster.connection import PREFIX, close_quietly, connect
 from events.admin import Admin
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,7 @@ class AdminRelay:
             except Exception as exc:
                 log.warning("admin relay: %s; reconnecting in %.1f s", exc, backoff)
             finally:
-                try:
-                    await pubsub.aclose()
-                    await client.aclose()
-                except Exception:
-                    pass
+                await close_quietly(pubsub, client)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 

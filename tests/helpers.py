@@ -337,3 +337,17 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+def slow_commits(monkeypatch: pytest.MonkeyPatch, app: Any, seconds: float) -> None:
+    """An injected slow disk: every commit of ``app``'s store waits first."""
+    from web.keys import SERVICE
+
+    store = app[SERVICE].store
+    append_many = store.append_many
+
+    async def slow(batch: Any) -> Any:
+        await asyncio.sleep(seconds)
+        return await append_many(batch)
+
+    monkeypatch.setattr(store, "append_many", slow)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
 from tests.e2e.conftest import WAIT, LiveServer, OpenPage, chatting
-from tests.helpers import SioClient, eventually
+from tests.helpers import SioClient, eventually, slow_commits
 from tests.texts import PERSIAN, TECHNOLOGIST
-from web.keys import SERVICE
 
 pytestmark = pytest.mark.browser
 
@@ -276,15 +274,8 @@ async def test_emoji_and_joiners_in_names_and_text(
 async def test_a_post_never_answered_is_said(
     server, url: str, open_page: OpenPage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = server.app[SERVICE].store
-    append_many = store.append_many
-
-    async def stalled(batch: Any) -> Any:
-        await asyncio.sleep(3.0)  # an injected stalled disk
-        return await append_many(batch)
-
     ming = await chatting(open_page, url, "小明")
     await ming.page.evaluate("window.chatAckTimeout = 500")
-    monkeypatch.setattr(store, "append_many", stalled)
+    slow_commits(monkeypatch, server.app, 3.0)
     await ming.send("在吗")
     await ming.see("没有收到服务器的确认，可能没有发出：在吗")

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import TIMEOUT, next_frame
+from tests.helpers import TIMEOUT, next_frame, slow_commits
 from web.frames import MAX_FRAME
 from web.keys import SERVICE
 
@@ -203,18 +203,11 @@ async def test_readers_miss_nothing_while_a_leave_is_under_way(
 async def test_a_slow_post_does_not_hold_the_next_frame(
     server, ws_connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = server.app[SERVICE].store
-    append_many = store.append_many
-
-    async def slow_commit(batch: Any) -> Any:
-        await asyncio.sleep(1.0)  # an injected slow disk
-        return await append_many(batch)
-
     alice, bob = await ws_connect(), await ws_connect()
     for ws, name in ((alice, "alice"), (bob, "bob")):
         await ws.send_json({"type": "join", "name": name})
         await next_frame(ws, "users")
-    monkeypatch.setattr(store, "append_many", slow_commit)
+    slow_commits(monkeypatch, server.app, 1.0)
     await alice.send_json({"type": "usermsg", "message": "slow"})
     await alice.send_json({"type": "typing", "typing": True})
     first = await next_frame(bob, "typing")  # not held behind the commit
