@@ -67,6 +67,7 @@ def create_app(config: Config | None = None) -> web.Application:
         history=config.history,
         max_group=config.max_group,
         limits=Limits(config.rate_limit, config.rate_burst, node.buckets),
+        recovery_window=config.recovery_window,
     )
     app[SERVICE] = service
     sio = create_sio(config, service, bounds.connections)

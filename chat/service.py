@@ -26,6 +26,7 @@ from chat.models import (
     TypingChanged,
 )
 from chat.presence import Presence
+from chat.recovery import Recovery, Resume, Session
 from chat.relay import Relay
 from chat.rules import (
     DEFAULT_ROOM,
@@ -62,6 +63,7 @@ class ChatService:
         rate_limit: float = 0.0,
         rate_burst: int = 1,
         limits: Limits | None = None,
+        recovery_window: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -81,6 +83,7 @@ class ChatService:
         # however long each waits for its flood limit (a Redis round trip).
         self._posting = KeyedLock()
         self._clock = clock
+        self.recovery = Recovery(store, recovery_window, clock)
         self.draining = False
         """Shutting down: connections go without giving up their names or
         being announced, so that they can come back (to another process)
@@ -93,6 +96,7 @@ class ChatService:
         await self.sequencer.stop()
         await self.relay.stop()
         await self.typists.stop()
+        await self.recovery.stop()
 
     @property
     def stats(self) -> Stats:
@@ -152,16 +156,28 @@ class ChatService:
     async def unpark(self) -> float:
         """At start: the last run's members get their names back for a while.
         Returns until when (0 if nobody was parked)."""
+        if not isinstance(self.directory, LocalDirectory):
+            return 0.0
+        # Recoverable sessions hold their names until each one's window ends
+        # (the latest of those is the deadline here).
+        sessions = await self.recovery.stored() if self.recovery.enabled else []
+        holders = [
+            Holder(s.room, s.name, "sio:" + s.sid, s.client, AWAY)
+            for s in sessions
+            if s.name is not None
+        ]
+        until = max((s.expires for s in sessions), default=0.0)
         raw = await self.store.kept("roster")
-        if raw is None or not isinstance(self.directory, LocalDirectory):
-            return 0.0
-        await self.store.keep("roster", None)
-        roster = orjson.loads(raw)
-        if roster["until"] <= self._clock():
-            return 0.0
-        holders = [Holder(r, n, c, k, AWAY) for r, n, c, k in roster["members"]]
+        if raw is not None:
+            await self.store.keep("roster", None)
+            roster = orjson.loads(raw)
+            if roster["until"] > self._clock():
+                holders += [
+                    Holder(r, n, c, k, AWAY) for r, n, c, k in roster["members"]
+                ]
+                until = max(until, float(roster["until"]))
         self.directory.park(holders)
-        return float(roster["until"])
+        return until if holders else 0.0
 
     async def _reconcile(self) -> None:
         stale = [
@@ -215,7 +231,14 @@ class ChatService:
             return await self._join(door, conn, request, address, owner)
 
     async def _join(
-        self, door: str, conn: str, request: JoinRequest, address: str, owner: str
+        self,
+        door: str,
+        conn: str,
+        request: JoinRequest,
+        address: str,
+        owner: str,
+        *,
+        recovered: bool = False,
     ) -> Joined:
         member = Member(
             door=door,
@@ -238,7 +261,7 @@ class ChatService:
         was_typing = await self._drop(holder) if holder is not None else False
         self.presence.add(member)
         try:
-            joined = await self._welcome(member, request)
+            joined = await self._welcome(member, request, recovered)
         except BaseException:
             # E.g. the connection went away mid-join: hold no name for it.
             if self.presence.get(conn) is member:
@@ -250,7 +273,8 @@ class ChatService:
                 await self._announce([MemberLeft(holder.room, holder.name)])
             raise
         if holder is None:
-            await self._announce([MemberJoined(member.room, member.name)])
+            if not recovered:  # its name was held for it: nobody saw it go
+                await self._announce([MemberJoined(member.room, member.name)])
         elif member.client is None or holder.client != member.client:
             # A name left behind by a process that died: it went, this came.
             await self._announce(
@@ -293,7 +317,9 @@ class ChatService:
         await door.kick(old)
         return was_typing
 
-    async def _welcome(self, member: Member, request: JoinRequest) -> Joined:
+    async def _welcome(
+        self, member: Member, request: JoinRequest, recovered: bool = False
+    ) -> Joined:
         room = member.room
         # The history is cut at the last id this process has delivered to the
         # room; whatever is delivered while it is read goes to the joiner
@@ -306,13 +332,22 @@ class ChatService:
             # what the client missed, nor does a gap too big to replay: give
             # it the recent history instead.
             after = request.after
-            if (
+            gone = 0
+            if recovered and after is not None:
+                # Everything after the offset, however little is left of it:
+                # what the cap or retention took is counted, not skipped.
+                after = min(after, last_id)
+                start = max(after, last_id - CATCHUP_LIMIT)
+                history = await self.store.after(room, start, CATCHUP_LIMIT, upto=cut)
+                first = history[0].id if history else last_id + 1
+                gone = first - after - 1
+            elif (
                 after is None
                 or not 0 <= last_id - after <= CATCHUP_LIMIT
                 or request.epoch not in (None, self.store.epoch)
             ):
                 after = None
-            if after is not None:
+            if after is not None and not recovered:
                 history = await self.store.after(room, after, CATCHUP_LIMIT, upto=cut)
                 if last_id > after and (not history or history[0].id != after + 1):
                     after = None  # the cap or retention took part of it: not whole
@@ -336,6 +371,8 @@ class ChatService:
             last_id=live[-1].id if live else cut,
             epoch=self.store.epoch,
             live=live,
+            recovered=recovered,
+            gone=gone,
         )
         door.welcome(joined)
         return joined
@@ -354,6 +391,77 @@ class ChatService:
             member = self.presence.get(conn)
             if member is not None:
                 await self._leave(member)
+
+    # Recovery (see chat.recovery) -----------------------------------------
+
+    async def resume(
+        self, door: str, conn: str, resume: Resume, *, address: str = ""
+    ) -> Joined:
+        """A recovered Socket.IO session's member comes back on ``conn`` (its
+        old id): its name was held for it, so nobody sees it go or come, and
+        it gets the messages after ``resume.after`` as ordinary events."""
+        session = resume.session
+        self.recovery.taken(session.pid)
+        assert session.name is not None
+        request = JoinRequest(
+            session.name,
+            session.room,
+            after=resume.after,
+            client=session.client,
+            format=session.format,
+        )
+        async with self._serial.hold(conn):
+            return await self._join(door, conn, request, address, "", recovered=True)
+
+    async def suspend(self, conn: str, pid: str, sid: str, form: str) -> None:
+        """A Socket.IO connection that can be recovered dropped: its name
+        stays held and its leave is announced only if the window ends first.
+        Falls back to an ordinary leave when the session cannot be stored."""
+        async with self._serial.hold(conn):
+            member = self.presence.get(conn)
+            room = member.room if member is not None else DEFAULT_ROOM
+            delivered = self.relay.delivered(room)
+            session = Session(
+                pid=pid,
+                sid=sid,
+                room=room,
+                name=member.name if member is not None else None,
+                client=member.client if member is not None else None,
+                format=member.format if member is not None else form,
+                epoch=self.store.epoch,
+                delivered=delivered if delivered is not None else 0,
+                expires=self.recovery.expiry(),
+            )
+            try:
+                await self.recovery.keep(session)
+            except Exception as exc:
+                log.warning("could not keep a session to recover: %s", exc)
+                if member is not None:
+                    await self._leave(member)
+                return
+            if member is None:
+                return
+            self.presence.remove(conn)
+            self._gone_from(room)
+            if self.typists.cancel(member):
+                await self._announce(
+                    [TypingChanged(room, member.name, False, member.conn)]
+                )
+            await self.fanout.door(member).detach(member)
+            if not self.draining:  # a restart parks stored sessions (unpark)
+                self.recovery.expire_later(session, self._expired)
+
+    async def _expired(self, session: Session) -> None:
+        """Nobody came back for a session in time: now it left."""
+        assert session.name is not None
+        member = Member(
+            door="sio", conn="sio:" + session.sid, name=session.name, room=session.room
+        )
+        async with self._serial.hold(member.conn):
+            if self.presence.get(member.conn) is not None:
+                return  # came back by itself (a join on the same id)
+            if await self.directory.release(member):
+                await self._announce([MemberLeft(session.room, session.name)])
 
     async def _leave(self, member: Member, *, release: bool = True) -> None:
         self.presence.remove(member.conn)

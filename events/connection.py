@@ -11,15 +11,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat.recovery import Resume
 from chat.rules import ChatError, check_format
 from chat.service import ChatService
 from events.door import SocketIODoor, conn_id
 from events.engine import ChatServer
+from events.handshake import resuming
 from events.reply import Reply, answer
+
+NOT_RECOVERED = {
+    "event": "connect",
+    "code": "not_recovered",
+    "message": "Your session could not be restored (it ended, or the server's "
+    "history changed): join again.",
+}
 
 
 def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        state = resuming()
+        if state is not None:
+            door.pids[sid] = state.pid
+            if state.resume is not None:
+                await recovered(sid, state.resume)
+                return
+            if state.refused:
+                door.send(sid, "chat_error", NOT_RECOVERED)
         if not isinstance(auth, dict) or "name" not in auth:
             try:
                 form = check_format(
@@ -42,11 +59,30 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
         # No ack exists for a connect, so errors arrive as ``chat_error``.
         await answer(door, sid, "join", auto_join())
 
+    async def recovered(sid: str, resume: Resume) -> None:
+        session = resume.session
+        if session.name is None:
+            door.spectate(sid, session.format)
+            return
+
+        async def work() -> Reply:
+            joined = await service.resume(
+                "sio", conn_id(sid), resume, address=door.address(sid)
+            )
+            return joined.as_dict()
+
+        await answer(door, sid, "join", work())
+
     sio.on("connect", connect)
 
     async def disconnect(sid: str, reason: Any = None) -> None:
+        pid = door.pids.pop(sid, None)
         try:
-            await service.leave(conn_id(sid))
+            if pid is not None and reason != sio.reason.CLIENT_DISCONNECT:
+                form = door.form(sid)
+                await service.suspend(conn_id(sid), pid, sid, form)
+            else:
+                await service.leave(conn_id(sid))
         finally:  # a leave that failed (logged by python-socketio) still ends it
             door.drop(sid)
 

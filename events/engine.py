@@ -21,6 +21,9 @@ an upgrade changes anything relied on here:
   binary packets instead of logging a traceback for each;
 - ``socketio.AsyncServer._handle_connect`` answers CONNECT_ERROR for a
   session over ``--max-connections-per-address``;
+- ``socketio.AsyncServer._handle_connect`` is replaced, for the default
+  namespace with recovery on, by :func:`events.handshake.connect` (the
+  other module allowed internals; its docstring lists what it uses);
 - ``_handle_eio_connect`` keeps no environ; ``manager.eio_sid_from_sid``
   and ``eio.sockets`` find a link.
 
@@ -47,7 +50,9 @@ from engineio import exceptions as eio_exceptions, packet as eio_packet
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
+from chat.recovery import Recovery
 from chat.rules import UNPAIRED_SURROGATE, unpaired_surrogate
+from events import handshake
 from events.codec import event_text, frames, message_packet
 from web import proxies
 from web.bounds import PerAddress
@@ -505,6 +510,8 @@ async def _body(request: web.Request, limit: int) -> bytes | None:
 
 class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
     eio: Engine
+    recovery: Recovery | None = None
+    """Connection-state recovery, when on (see :mod:`events.handshake`)."""
 
     def _engineio_server_class(self) -> type[Engine]:
         return Engine
@@ -528,7 +535,13 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
     ) -> None:
         link = self.eio.sockets.get(eio_sid)
         if not isinstance(link, Link) or link.refused is None:
-            await super()._handle_connect(eio_sid, namespace, data)
+            recovery = self.recovery
+            if recovery is not None and (namespace or NAMESPACE) == NAMESPACE:
+                await handshake.connect(
+                    self, eio_sid, data, recovery.take, recovery.new_pid
+                )
+            else:
+                await super()._handle_connect(eio_sid, namespace, data)
             return
         error = sio_packet.Packet(
             sio_packet.CONNECT_ERROR, link.refused, namespace=namespace or NAMESPACE

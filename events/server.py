@@ -34,7 +34,15 @@ def create_sio(
         logger=config.log_level == "debug",
         engineio_logger=config.log_level == "debug",
     )
-    door = SocketIODoor(sio, service.stats)
+    epoch = None
+    if service.recovery.enabled:
+        sio.recovery = service.recovery
+        store = service.store
+
+        def epoch() -> str:
+            return store.epoch
+
+    door = SocketIODoor(sio, service.stats, epoch)
     connection.register(sio, door, service)
     messages.register(sio, door, service)
     typing.register(sio, door, service)
