@@ -18,7 +18,9 @@ an upgrade changes anything relied on here:
 - ``socketio.AsyncServer._handle_event_internal`` is wrapped to learn
   whether the client asked for an ack (python-socketio does not say);
 - ``socketio.AsyncServer._handle_eio_message`` is wrapped to answer bad and
-  binary packets instead of logging a traceback for each;
+  binary packets instead of logging a traceback for each, and to tell a
+  Socket.IO DISCONNECT (deliberate) from a closed transport, which
+  python-socketio reports with the same reason;
 - ``socketio.AsyncServer._handle_connect`` answers CONNECT_ERROR for a
   session over ``--max-connections-per-address``;
 - ``socketio.AsyncServer._handle_connect`` is replaced, for the default
@@ -72,6 +74,17 @@ _tasks: set[asyncio.Task[Any]] = set()
 _NO_ENVIRON: dict[str, Any] = {}
 REFUSED_GRACE = 2.0
 """Seconds a refused session has to fetch its CONNECT_ERROR before it ends."""
+
+
+_deliberate: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "deliberate", default=False
+)
+
+
+def deliberate() -> bool:
+    """In a disconnect handler: the client sent a Socket.IO DISCONNECT (it
+    means to go), rather than losing or closing its transport."""
+    return _deliberate.get()
 
 
 def ack_requested() -> bool:
@@ -559,6 +572,9 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         if isinstance(data, bytes) or data[:1] in ("5", "6"):
             problem = "Binary events are not supported; send JSON."
         else:
+            # A Socket.IO DISCONNECT is a deliberate goodbye; python-socketio
+            # gives it the same reason as a transport that the client closed.
+            token = _deliberate.set(data[:1] == "1")
             try:
                 await super()._handle_eio_message(eio_sid, data)
                 return
@@ -568,6 +584,8 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
                     if unpaired_surrogate(exc)
                     else "Malformed Socket.IO packet."
                 )
+            finally:
+                _deliberate.reset(token)
         link = self.eio.sockets.get(eio_sid)
         if isinstance(link, Link):
             link.strike(problem)

@@ -1,0 +1,114 @@
+"""Connection-state recovery with the official socket.io-client (Node)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import SioClient, eventually
+from tests.node_client import TRANSPORTS, NodeClient
+from tests.server_process import StartProcess
+
+pytestmark = pytest.mark.node
+MISSED = ["missed 1", "missed 2", "missed 3"]
+
+
+@pytest.fixture
+async def node() -> AsyncIterator[Any]:
+    runs: list[NodeClient] = []
+
+    async def run(url: str, transport: str, *args: str) -> NodeClient:
+        client = await NodeClient.start(url, transport, "--scenario", "recover", *args)
+        runs.append(client)
+        return client
+
+    yield run
+    for client in runs:
+        await client.close()
+
+
+async def _until(client: NodeClient, event: str) -> dict[str, Any]:
+    for _ in range(20):
+        line = await client.line()
+        if line.get("event") == event:
+            return line
+        assert "ok" not in line, line
+    raise AssertionError(f"no {event}")
+
+
+async def _check(page: NodeClient, ready: dict[str, Any], peer: SioClient) -> None:
+    """Recovered whole: same id, each missed line once and in order, each
+    with an offset; the peer saw no leave or join, and the recovered page's
+    line under its name."""
+    await peer.inbox.wait("chat", lambda m: m["text"] == "I am back")
+    chat = next(m for m in peer.inbox.of("chat") if m["text"] == "I am back")
+    assert chat["name"] == "nod"  # its name, without joining again
+    names = [u["name"] for u in peer.inbox.of("user_left")]
+    assert "nod" not in names
+    assert [u["name"] for u in peer.inbox.of("user_joined")] == ["peer", "nod"]
+    result = await page.result()  # it leaves now (a deliberate disconnect)
+    assert result["last"] == {"recovered": True, "id": ready["id"]}
+    lines = [text for text, _ in result["messages"] if text.startswith("peer: ")]
+    assert lines == [f"peer: {t}" for t in ["before", *MISSED, "done"]]
+    assert all(isinstance(at, str) and at for _, at in result["messages"])
+
+
+async def _peer(url: str) -> SioClient:
+    """A python-socketio client: no recovery, so it rejoins by its auth."""
+    peer = SioClient(reconnection=True, reconnection_delay=0.5)
+    auth = {"name": "peer", "format": "both", "client": "peer-1"}
+    await peer.connect(url, auth=auth)
+    await peer.inbox.wait("joined")
+    return peer
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_node_client_recovers_after_a_blip(
+    url: str, node: Any, transport: str
+) -> None:
+    peer = await _peer(url)
+    page = await node(
+        url, transport, "--name", "nod", "--blip", "--expect", "before",
+        "--reply-to", "done", "--reply", "I am back",
+    )  # fmt: skip
+    ready = await _until(page, "ready")
+    await peer.inbox.wait("user_joined", lambda u: u["name"] == "nod")
+    await peer.call("message", "before")
+    await _until(page, "dropped")
+    await asyncio.sleep(0.3)  # the server has seen it go (reconnect: 1.5 s)
+    for text in MISSED:
+        assert (await peer.call("message", text))["ok"]
+    await _until(page, "back")
+    await peer.call("message", "done")
+    await _check(page, ready, peer)
+    await peer.sio.disconnect()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_node_client_recovers_across_a_restart(
+    tmp_path: Path, start_process: StartProcess, node: Any, transport: str
+) -> None:
+    server = await start_process(tmp_path / "chat.db")
+    peer = await _peer(server.url)
+    page = await node(
+        server.url, transport, "--name", "nod", "--reply-to", "done",
+        "--reply", "I am back", "--delay", "4000",
+    )  # fmt: skip
+    ready = await _until(page, "ready")
+    await peer.inbox.wait("user_joined", lambda u: u["name"] == "nod")
+    await peer.call("message", "before")
+    await peer.inbox.wait("chat", lambda m: m["text"] == "before")
+    assert await server.stop() == 0  # SIGTERM: a deploy
+    await server.start()  # the same port and database
+    # The peer is back (by its auth) long before the page tries (4 s).
+    await eventually(lambda: len(peer.inbox.of("joined")) == 2, timeout=10)
+    for text in MISSED:
+        assert (await peer.call("message", text))["ok"]
+    await _until(page, "back")
+    await peer.call("message", "done")
+    await _check(page, ready, peer)
+    await peer.sio.disconnect()
