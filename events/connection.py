@@ -15,7 +15,7 @@ from chat.recovery import Resume
 from chat.rules import ChatError, check_format
 from chat.service import ChatService
 from events.door import SocketIODoor, conn_id
-from events.engine import ChatServer, deliberate
+from events.engine import ChatServer
 from events.handshake import resuming
 from events.reply import Reply, answer
 
@@ -78,7 +78,7 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
     async def disconnect(sid: str, reason: Any = None) -> None:
         pid = door.pids.pop(sid, None)
         try:
-            if pid is not None and not deliberate():
+            if pid is not None and not sio.said_goodbye(sid):
                 form = door.form(sid)
                 await service.suspend(conn_id(sid), pid, sid, form)
             else:

@@ -18,9 +18,10 @@ an upgrade changes anything relied on here:
 - ``socketio.AsyncServer._handle_event_internal`` is wrapped to learn
   whether the client asked for an ack (python-socketio does not say);
 - ``socketio.AsyncServer._handle_eio_message`` is wrapped to answer bad and
-  binary packets instead of logging a traceback for each, and to tell a
-  Socket.IO DISCONNECT (deliberate) from a closed transport, which
-  python-socketio reports with the same reason;
+  binary packets instead of logging a traceback for each;
+- a Socket.IO DISCONNECT is noted as the frame arrives (:meth:`Link._on_frame`):
+  python-socketio handles it in a task of its own, which the transport's close
+  that follows can overtake, and reports both with one reason;
 - ``socketio.AsyncServer._handle_connect`` answers CONNECT_ERROR for a
   session over ``--max-connections-per-address``;
 - ``socketio.AsyncServer._handle_connect`` is replaced, for the default
@@ -76,17 +77,6 @@ REFUSED_GRACE = 2.0
 """Seconds a refused session has to fetch its CONNECT_ERROR before it ends."""
 
 
-_deliberate: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "deliberate", default=False
-)
-
-
-def deliberate() -> bool:
-    """In a disconnect handler: the client sent a Socket.IO DISCONNECT (it
-    means to go), rather than losing or closing its transport."""
-    return _deliberate.get()
-
-
 def ack_requested() -> bool:
     """Whether the event being handled came with an ack id."""
     return _ack_requested.get()
@@ -130,6 +120,8 @@ class Link(AsyncSocket):  # type: ignore[misc]
         self.refused: dict[str, Any] | None = None
         """Why its Socket.IO CONNECT is refused (too many from its address)."""
         self._slots: PerAddress | None = None
+        self.goodbye = False
+        """The client sent a Socket.IO DISCONNECT: it means to go."""
 
     def hold(self, slots: PerAddress | None) -> None:
         """Count this session against its address, or mark it refused."""
@@ -360,6 +352,8 @@ class Link(AsyncSocket):  # type: ignore[misc]
             self.upgrading = False
 
     async def _on_frame(self, data: str | bytes) -> None:
+        if isinstance(data, str) and data.startswith("41"):
+            self.goodbye = True  # see ChatServer.said_goodbye
         try:
             pkt = eio_packet.Packet(encoded_packet=data)
         except Exception:
@@ -535,6 +529,13 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         links = [s for s in self.eio.sockets.values() if isinstance(s, Link)]
         return [asyncio.create_task(link.end(code)) for link in links]
 
+    def said_goodbye(self, sid: str) -> bool:
+        """In a disconnect handler: the client sent a Socket.IO DISCONNECT,
+        rather than losing (or closing) its transport."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
+        link = self.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        return isinstance(link, Link) and link.goodbye
+
     def link(self, sid: str) -> Link | None:
         """The live Engine.IO session behind Socket.IO ``sid``, if any."""
         eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
@@ -572,9 +573,6 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         if isinstance(data, bytes) or data[:1] in ("5", "6"):
             problem = "Binary events are not supported; send JSON."
         else:
-            # A Socket.IO DISCONNECT is a deliberate goodbye; python-socketio
-            # gives it the same reason as a transport that the client closed.
-            token = _deliberate.set(data[:1] == "1")
             try:
                 await super()._handle_eio_message(eio_sid, data)
                 return
@@ -584,8 +582,6 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
                     if unpaired_surrogate(exc)
                     else "Malformed Socket.IO packet."
                 )
-            finally:
-                _deliberate.reset(token)
         link = self.eio.sockets.get(eio_sid)
         if isinstance(link, Link):
             link.strike(problem)

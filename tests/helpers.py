@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import base64
 import inspect
 import json
 import os
+import re
 import shutil
 import socket
 import struct

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SioClient, eventually
+from tests.helpers import ServerFactory, SioClient, eventually, url_of
 from tests.node_client import TRANSPORTS, NodeClient
 from tests.server_process import StartProcess
 
@@ -68,8 +68,9 @@ async def _peer(url: str) -> SioClient:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_node_client_recovers_after_a_blip(
-    url: str, node: Any, transport: str
+    make_server: ServerFactory, node: Any, transport: str
 ) -> None:
+    url = url_of(await make_server(recovery_window=120))
     peer = await _peer(url)
     page = await node(
         url, transport, "--name", "nod", "--blip", "--expect", "before",

@@ -1,0 +1,204 @@
+"""Recovery's edges, spoken as raw Socket.IO over a real WebSocket.
+
+The official client's CONNECT on reconnect is ``40{"pid", "offset", ...auth}``;
+these tests send exactly that, including what a client never should (a
+forged pid, the same pid twice at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+
+from tests.helpers import TIMEOUT, ServerFactory, SioClient, eventually, url_of
+from web.keys import SERVICE
+
+Raw = tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]
+
+
+@pytest.fixture
+async def server(make_server: ServerFactory) -> Any:
+    return await make_server(recovery_window=120)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def _raw(http: aiohttp.ClientSession, url: str, auth: Any = None) -> Raw:
+    """A bare session; its CONNECT answer (``{"sid", "pid"?}``)."""
+    ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
+    assert (await ws.receive_str(timeout=TIMEOUT)).startswith("0{")
+    await ws.send_str("40" + (json.dumps(auth) if auth is not None else ""))
+    connected = await ws.receive_str(timeout=TIMEOUT)
+    assert connected.startswith("40{"), connected
+    return ws, json.loads(connected[2:])
+
+
+async def _events(ws: aiohttp.ClientWebSocketResponse, until: str) -> list[Any]:
+    """Socket.IO events (as lists) up to and including one named ``until``."""
+    out: list[Any] = []
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            text = await ws.receive_str()
+            if text == "2":  # a ping
+                await ws.send_str("3")
+                continue
+            if text.startswith("42"):
+                out.append(json.loads(text[2:]))
+                if out[-1][0] == until:
+                    return out
+
+
+async def _joined(http: aiohttp.ClientSession, url: str, name: str) -> Raw:
+    """A tutorial page: connects, joins once, has its history (and offset)."""
+    ws, hello = await _raw(http, url)
+    await ws.send_str("42" + json.dumps(["join", name]))
+    history = (await _events(ws, "history"))[-1]
+    hello["offset"] = history[-1]
+    return ws, hello
+
+
+async def _peer(url: str) -> SioClient:
+    peer = await SioClient().connect(url)
+    await peer.join("peer")
+    return peer
+
+
+async def test_a_forged_pid_gets_a_fresh_connection_and_is_told(
+    server: Any, http: aiohttp.ClientSession
+) -> None:
+    url = url_of(server)
+    ws, hello = await _joined(http, url, "ann")
+    forged = {"pid": "A" * 22, "offset": hello["offset"]}
+    other, answer = await _raw(http, url, forged)
+    assert answer["sid"] != hello["sid"] and answer["pid"] not in (
+        forged["pid"],
+        hello["pid"],
+    )
+    error = (await _events(other, "chat_error"))[-1][1]
+    assert error["code"] == "not_recovered"
+    await ws.close()
+    await other.close()
+
+
+async def test_two_reconnects_with_one_pid_one_wins(
+    server: Any, http: aiohttp.ClientSession
+) -> None:
+    url = url_of(server)
+    peer = await _peer(url)
+    ws, hello = await _joined(http, url, "ann")
+    await ws.close()
+    service = server.app[SERVICE]
+    await eventually(lambda: service.presence.get("sio:" + hello["sid"]) is None)
+    auth = {"pid": hello["pid"], "offset": hello["offset"]}
+    (a, first), (b, second) = await asyncio.gather(
+        _raw(http, url, auth), _raw(http, url, auth)
+    )
+    sids = sorted([first["sid"] == hello["sid"], second["sid"] == hello["sid"]])
+    assert sids == [False, True]
+    loser = b if first["sid"] == hello["sid"] else a
+    assert (await _events(loser, "chat_error"))[-1][1]["code"] == "not_recovered"
+    await peer.call("message", "one ann only")
+    assert await peer.inbox.quiet("user_joined") == [
+        {"room": "lobby", "name": "peer"},
+        {"room": "lobby", "name": "ann"},
+    ]
+    assert [m for m in service.presence.members() if m.name == "ann"] != []
+    assert len([m for m in service.presence.members() if m.name == "ann"]) == 1
+    for sock in (a, b):
+        await sock.close()
+
+
+async def test_a_trimmed_history_is_said_to_be_gone(
+    make_server: ServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = await make_server(room_cap=2, recovery_window=120)
+    url = url_of(server)
+    peer = await _peer(url)
+    ws, hello = await _joined(http, url, "ann")
+    await ws.close()
+    service = server.app[SERVICE]
+    await eventually(lambda: service.presence.get("sio:" + hello["sid"]) is None)
+    for n in range(5):
+        await peer.call("message", f"line {n}")
+    await service.store.prune(0)  # the cap keeps the last 2 of 5
+    back, answer = await _raw(http, url, {k: hello[k] for k in ("pid", "offset")})
+    assert answer == {"sid": hello["sid"], "pid": hello["pid"]}
+    events = await _events(back, "message")
+    assert events[0][0] == "chat_error" and events[0][1]["code"] == "history_gone"
+    assert events[0][1]["missed"] == 3
+    events += await _events(back, "message") + await _events(back, "message")
+    lines = [e[1] for e in events if e[0] == "message"]
+    assert lines[1:] == ["peer: line 3", "peer: line 4"]
+    assert "3 messages" in lines[0]
+    await back.close()
+
+
+async def test_the_leave_waits_for_the_window(
+    make_server: ServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = await make_server(recovery_window=0.6)
+    url = url_of(server)
+    peer = await _peer(url)
+    ws, hello = await _joined(http, url, "ann")
+    await ws.close()
+    assert await peer.inbox.quiet("user_left", 0.3) == []  # not yet
+    left = await peer.inbox.wait("user_left", timeout=3)
+    assert left == {"room": "lobby", "name": "ann"}
+    # Too late now: a fresh connection, and the name is free for others.
+    back, answer = await _raw(http, url, {k: hello[k] for k in ("pid", "offset")})
+    assert answer["sid"] != hello["sid"]
+    assert (await _events(back, "chat_error"))[-1][1]["code"] == "not_recovered"
+    await back.close()
+
+
+async def test_window_zero_keeps_the_old_wire_format(
+    make_server: ServerFactory, http: aiohttp.ClientSession
+) -> None:
+    url = url_of(await make_server(recovery_window=0))
+    ws, hello = await _raw(http, url)
+    assert set(hello) == {"sid"}
+    await ws.send_str("42" + json.dumps(["join", "ann"]))
+    await _events(ws, "history")
+    await ws.send_str("42" + json.dumps(["message", "hi"]))
+    assert (await _events(ws, "message"))[-1] == ["message", "ann: hi"]
+    await ws.close()
+
+
+@pytest.mark.parametrize("window", [0, 120])
+async def test_python_socketio_handlers(
+    make_server: ServerFactory, window: int
+) -> None:
+    """A one-argument handler fails on the offset (python-socketio passes
+    every argument); the documented fix, an optional second one, works."""
+    url = url_of(await make_server(recovery_window=window))
+    one: list[str] = []
+    fixed: list[str] = []
+    client = socketio.AsyncClient(reconnection=False)
+
+    async def strict(text: str) -> None:
+        one.append(text)
+
+    async def tolerant(text: str, offset: str | None = None) -> None:
+        fixed.append(text)
+
+    client.on("message", strict)
+    client.on("join", tolerant)
+    await client.connect(url, transports=["websocket"], wait_timeout=TIMEOUT)
+    try:
+        await client.emit("join", "ann")
+        await eventually(lambda: fixed == ["ann"])
+        await client.emit("message", "hi")
+        await asyncio.sleep(0.3)
+        assert one == (["ann: hi"] if window == 0 else [])
+    finally:
+        await client.disconnect()
