@@ -5,6 +5,10 @@ payload on every connect, so an automatic reconnect re-joins by itself and
 receives exactly the messages it missed. A connection without a name in its
 ``auth`` is a spectator of the default room until it joins, as every page
 is in the tutorial.
+
+With recovery on (see :mod:`events.handshake`), a recovered connection is
+put back as it was instead, whatever its ``auth`` says, and a connection
+that drops without saying goodbye is suspended rather than left.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
             if state.resume is not None:
                 await recovered(sid, state.resume)
                 return
-            if state.refused:
-                door.send(sid, "chat_error", NOT_RECOVERED)
+            if state.refused and not (isinstance(auth, dict) and "name" in auth):
+                door.send(sid, "chat_error", NOT_RECOVERED)  # else it rejoins now
         if not isinstance(auth, dict) or "name" not in auth:
             try:
                 form = check_format(
