@@ -11,7 +11,9 @@ import pytest
 
 from tests.helpers import ServerFactory, SioClient, eventually, url_of
 from tests.node_client import TRANSPORTS, NodeClient
-from tests.server_process import StartProcess
+from tests.nginx_server import Nginx
+from tests.redis_server import RedisServer
+from tests.server_process import ServerProcess, StartProcess
 
 pytestmark = pytest.mark.node
 MISSED = ["missed 1", "missed 2", "missed 3"]
@@ -40,7 +42,9 @@ async def _until(client: NodeClient, event: str) -> dict[str, Any]:
     raise AssertionError(f"no {event}")
 
 
-async def _check(page: NodeClient, ready: dict[str, Any], peer: SioClient) -> None:
+async def _check(
+    page: NodeClient, ready: dict[str, Any], peer: SioClient, joins: int = 2
+) -> None:
     """Recovered whole: same id, each missed line once and in order, each
     with an offset; the peer saw no leave or join, and the recovered page's
     line under its name."""
@@ -49,7 +53,9 @@ async def _check(page: NodeClient, ready: dict[str, Any], peer: SioClient) -> No
     assert chat["name"] == "nod"  # its name, without joining again
     names = [u["name"] for u in peer.inbox.of("user_left")]
     assert "nod" not in names
-    assert [u["name"] for u in peer.inbox.of("user_joined")] == ["peer", "nod"]
+    assert [u["name"] for u in peer.inbox.of("user_joined")] == ["peer", "nod"][
+        :joins
+    ]
     result = await page.result()  # it leaves now (a deliberate disconnect)
     assert result["last"] == {"recovered": True, "id": ready["id"]}
     lines = [text for text, _ in result["messages"] if text.startswith("peer: ")]
@@ -113,3 +119,50 @@ async def test_node_client_recovers_across_a_restart(
     await peer.call("message", "done")
     await _check(page, ready, peer)
     await peer.sio.disconnect()
+
+
+@pytest.mark.redis
+@pytest.mark.nginx
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_node_client_recovers_on_another_process_after_a_deploy(
+    durable_redis: RedisServer,
+    start_process: StartProcess,
+    tmp_path: Path,
+    node: Any,
+    transport: str,
+) -> None:
+    """Two processes on one Redis behind nginx; the page's process stops
+    (SIGTERM): the page recovers on the other one, from the session the
+    stopping process left in Redis."""
+    flags = ["--redis-url", durable_redis.url, "--trusted-proxies", "127.0.0.1"]
+    processes = [await start_process(tmp_path / "unused.db", *flags) for _ in "ab"]
+    nginx = Nginx(tmp_path, "nginx.conf", [p.port for p in processes])
+    await nginx.start()
+    try:
+        page = await node(
+            nginx.url, transport, "--name", "nod", "--reply-to", "done",
+            "--reply", "I am back", "--delay", "3000",
+        )  # fmt: skip
+        ready = await _until(page, "ready")
+        counts = [await _members(p) for p in processes]
+        assert sorted(counts) == [0, 1]
+        victim, survivor = (0, 1) if counts[0] else (1, 0)
+        peer = await _peer(processes[survivor].url)
+        await peer.call("message", "before")
+        await peer.inbox.wait("chat", lambda m: m["text"] == "before")
+        assert await processes[victim].stop() == 0
+        for text in MISSED:
+            assert (await peer.call("message", text))["ok"]
+        await _until(page, "back")
+        await peer.call("message", "done")
+        await _check(page, ready, peer, joins=1)  # the peer came after
+        await peer.sio.disconnect()
+    finally:
+        nginx.stop()
+
+
+async def _members(process: ServerProcess) -> int:
+    status, health = await process.get("/healthz")
+    assert status == 200, health
+    return int(health["members"])
