@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import ServerFactory, SioClient, eventually, url_of
-from tests.node_client import TRANSPORTS, NodeClient
 from tests.nginx_server import Nginx
+from tests.node_client import TRANSPORTS, NodeClient
 from tests.redis_server import RedisServer
 from tests.server_process import ServerProcess, StartProcess
 
@@ -53,9 +53,7 @@ async def _check(
     assert chat["name"] == "nod"  # its name, without joining again
     names = [u["name"] for u in peer.inbox.of("user_left")]
     assert "nod" not in names
-    assert [u["name"] for u in peer.inbox.of("user_joined")] == ["peer", "nod"][
-        :joins
-    ]
+    assert [u["name"] for u in peer.inbox.of("user_joined")] == ["peer", "nod"][:joins]
     result = await page.result()  # it leaves now (a deliberate disconnect)
     assert result["last"] == {"recovered": True, "id": ready["id"]}
     lines = [text for text, _ in result["messages"] if text.startswith("peer: ")]
