@@ -15,6 +15,7 @@ from aiohttp import WSCloseCode, web
 
 from chat.fanout import Fanout
 from chat.limits import Limits
+from chat.recovery import Recovery
 from chat.rules import ChatError
 from chat.service import ChatService
 from chat.stats import Stats
@@ -67,7 +68,11 @@ def create_app(config: Config | None = None) -> web.Application:
         history=config.history,
         max_group=config.max_group,
         limits=Limits(config.rate_limit, config.rate_burst, node.buckets),
-        recovery_window=config.recovery_window,
+        recovery=Recovery(
+            node.store,
+            config.recovery_window,
+            process=node.process,
+        ),
     )
     app[SERVICE] = service
     sio = create_sio(config, service, bounds.connections)

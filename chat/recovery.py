@@ -19,7 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import orjson
 
@@ -44,6 +44,11 @@ class Session:
     """The room's last id delivered when the connection dropped: where the
     replay starts for a client that never received an offset."""
     expires: float
+    process: str = ""
+    """The run of the process that held the connection."""
+    live: bool = False
+    """Stored while connected (so that a crash leaves it behind): it may be
+    taken back only once its process is gone."""
 
     def dumps(self) -> str:
         return orjson.dumps(asdict(self)).decode()
@@ -75,16 +80,24 @@ def parse_offset(value: object, epoch: str) -> int | None:
     return int(tail)
 
 
+LIVE_FOR = 7 * 86_400.0
+"""Seconds a live session is kept at most (one a crash left behind)."""
+
+
 class Recovery:
     def __init__(
         self,
         store: HistoryStore,
         window: float,
         clock: Callable[[], float] = time.time,
+        *,
+        process: str = "",
     ) -> None:
         self._store = store
         self.window = window
         self._clock = clock
+        self.process = process or secrets.token_hex(6)
+        """This run: a restarted process is another one."""
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -106,6 +119,15 @@ class Recovery:
             session.pid, session.dumps(), int(session.expires * 1000)
         )
 
+    def live(self, session: Session) -> Session:
+        """``session`` as kept while its connection is up."""
+        expires = self._clock() + LIVE_FOR
+        return replace(session, process=self.process, live=True, expires=expires)
+
+    async def forget(self, pid: str) -> None:
+        """A deliberate goodbye: nothing to recover."""
+        await self._store.take_session(pid, 0)
+
     async def take(self, pid: object, offset_value: object) -> Resume | None:
         """The session ``pid`` names, removed from the store; None when it is
         unknown, expired, already taken, or from another epoch. A store that
@@ -125,15 +147,29 @@ class Recovery:
         epoch = self._store.epoch
         if session.epoch != epoch:
             return None
+        if session.live and session.process == self.process:
+            # Its connection is still here (its drop not seen yet): the
+            # session stays where it is. On another process (crashed, or
+            # not yet aware), the recovery goes ahead and drops that copy.
+            await self.keep(session)
+            return None
         after = parse_offset(offset_value, epoch)
         if offset_value is not None and after is None:
             return None  # an offset from another history: nothing to trust
         return Resume(session, session.delivered if after is None else after)
 
     async def stored(self) -> list[Session]:
-        """Every session still recoverable (for a restart's roster)."""
-        now_ms = int(self._clock() * 1000)
-        return [Session.loads(raw) for raw in await self._store.sessions(now_ms)]
+        """Every session still recoverable (for a restart's roster); one that
+        a crash left live gets the window from now."""
+        now = self._clock()
+        out = []
+        for raw in await self._store.sessions(int(now * 1000)):
+            session = Session.loads(raw)
+            if session.live:
+                session = replace(session, live=False, expires=now + self.window)
+                await self.keep(session)
+            out.append(session)
+        return out
 
     def expire_later(
         self, session: Session, gone: Callable[[Session], Awaitable[None]]

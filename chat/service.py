@@ -63,7 +63,7 @@ class ChatService:
         rate_limit: float = 0.0,
         rate_burst: int = 1,
         limits: Limits | None = None,
-        recovery_window: float = 0.0,
+        recovery: Recovery | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -83,7 +83,7 @@ class ChatService:
         # however long each waits for its flood limit (a Redis round trip).
         self._posting = KeyedLock()
         self._clock = clock
-        self.recovery = Recovery(store, recovery_window, clock)
+        self.recovery = recovery or Recovery(store, 0.0, clock)
         self.draining = False
         """Shutting down: connections go without giving up their names or
         being announced, so that they can come back (to another process)
@@ -250,6 +250,9 @@ class ChatService:
             address=address,
             owner=owner,
         )
+        # A recovered member whose name was let go meanwhile (its process
+        # was swept) is announced again: the others saw it leave.
+        quiet = recovered and await self.directory.holds(member)
         # The claim comes first: a join that fails leaves the old membership.
         holder = await self.directory.claim(member)
         old = self.presence.get(conn)
@@ -273,7 +276,7 @@ class ChatService:
                 await self._announce([MemberLeft(holder.room, holder.name)])
             raise
         if holder is None:
-            if not recovered:  # its name was held for it: nobody saw it go
+            if not quiet:  # its name was held for it: nobody saw it go
                 await self._announce([MemberJoined(member.room, member.name)])
         elif member.client is None or holder.client != member.client:
             # A name left behind by a process that died: it went, this came.
@@ -410,8 +413,38 @@ class ChatService:
             client=session.client,
             format=session.format,
         )
+        if session.live and session.process != self.recovery.process:
+            # Stored while up on another process, crashed or not yet aware
+            # that its connection went: any copy there goes, quietly.
+            holder = Holder(
+                session.room, session.name, conn, session.client, session.process
+            )
+            await self.bus.kick(holder)
         async with self._serial.hold(conn):
             return await self._join(door, conn, request, address, "", recovered=True)
+
+    async def hold(self, conn: str, pid: str, sid: str) -> None:
+        """Store a joined connection's session while it is up, so that a
+        crash of this process leaves it behind to recover elsewhere."""
+        member = self.presence.get(conn)
+        if member is None:
+            return
+        delivered = self.relay.delivered(member.room)
+        session = Session(
+            pid=pid,
+            sid=sid,
+            room=member.room,
+            name=member.name,
+            client=member.client,
+            format=member.format,
+            epoch=self.store.epoch,
+            delivered=delivered if delivered is not None else 0,
+            expires=0.0,
+        )
+        try:
+            await self.recovery.keep(self.recovery.live(session))
+        except Exception as exc:  # only a crash would have needed it
+            log.warning("could not keep a live session: %s", exc)
 
     async def suspend(self, conn: str, pid: str, sid: str, form: str) -> None:
         """A Socket.IO connection that can be recovered dropped: its name
@@ -431,6 +464,7 @@ class ChatService:
                 epoch=self.store.epoch,
                 delivered=delivered if delivered is not None else 0,
                 expires=self.recovery.expiry(),
+                process=self.recovery.process,
             )
             try:
                 await self.recovery.keep(session)

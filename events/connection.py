@@ -21,6 +21,7 @@ from chat.service import ChatService
 from events.door import SocketIODoor, conn_id
 from events.engine import ChatServer
 from events.handshake import resuming
+from events.messages import held
 from events.reply import Reply, answer
 
 NOT_RECOVERED = {
@@ -56,6 +57,7 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
             joined = await service.join(
                 "sio", conn_id(sid), auth, address=door.address(sid)
             )
+            await held(door, service, sid)
             reply = joined.as_dict()
             door.send(sid, "joined", reply)
             return reply
@@ -73,6 +75,7 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
             joined = await service.resume(
                 "sio", conn_id(sid), resume, address=door.address(sid)
             )
+            await held(door, service, sid)
             return joined.as_dict()
 
         await answer(door, sid, "join", work())
@@ -87,6 +90,8 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
                 await service.suspend(conn_id(sid), pid, sid, form)
             else:
                 await service.leave(conn_id(sid))
+                if pid is not None:
+                    await service.recovery.forget(pid)
         finally:  # a leave that failed (logged by python-socketio) still ends it
             door.drop(sid)
 

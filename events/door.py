@@ -220,6 +220,8 @@ class SocketIODoor:
             self.spectate(sid, member.format)
 
     async def kick(self, member: Member) -> None:
+        # Its name went to another connection: nothing left to recover.
+        self.pids.pop(_sid(member), None)
         # In a task of its own: the disconnect handler it runs leaves through
         # the core, which must not wait on the join that is kicking.
         task = asyncio.create_task(self.sio.disconnect(_sid(member)))

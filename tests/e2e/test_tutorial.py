@@ -52,6 +52,7 @@ async def test_tutorial_page_keeps_its_name_across_a_blip_and_a_restart(
     )
     await sees("peer: during the restart")
     await says("after the restart")
+    await sees("tut: after the restart")  # its own line, back from the server
     await peer.sio.disconnect()
 
     texts = await messages.all_inner_texts()

@@ -93,10 +93,13 @@ async def test_node_client_recovers_after_a_blip(
     await peer.sio.disconnect()
 
 
+@pytest.mark.parametrize("how", ["stop", "kill"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_node_client_recovers_across_a_restart(
-    tmp_path: Path, start_process: StartProcess, node: Any, transport: str
+    tmp_path: Path, start_process: StartProcess, node: Any, transport: str, how: str
 ) -> None:
+    """A deploy (SIGTERM) or a crash (kill -9, the session stored while up),
+    then a new process on the same database."""
     server = await start_process(tmp_path / "chat.db")
     peer = await _peer(server.url)
     page = await node(
@@ -107,7 +110,10 @@ async def test_node_client_recovers_across_a_restart(
     await peer.inbox.wait("user_joined", lambda u: u["name"] == "nod")
     await peer.call("message", "before")
     await peer.inbox.wait("chat", lambda m: m["text"] == "before")
-    assert await server.stop() == 0  # SIGTERM: a deploy
+    if how == "stop":
+        assert await server.stop() == 0  # SIGTERM: a deploy
+    else:
+        await server.kill()
     await server.start()  # the same port and database
     # The peer is back (by its auth) long before the page tries (4 s).
     await eventually(lambda: len(peer.inbox.of("joined")) == 2, timeout=10)
@@ -123,16 +129,18 @@ async def test_node_client_recovers_across_a_restart(
 @pytest.mark.nginx
 @pytest.mark.slow
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_node_client_recovers_on_another_process_after_a_deploy(
+@pytest.mark.parametrize("how", ["stop", "kill"])
+async def test_node_client_recovers_on_another_process(
     durable_redis: RedisServer,
     start_process: StartProcess,
     tmp_path: Path,
     node: Any,
     transport: str,
+    how: str,
 ) -> None:
     """Two processes on one Redis behind nginx; the page's process stops
-    (SIGTERM): the page recovers on the other one, from the session the
-    stopping process left in Redis."""
+    (SIGTERM) or is killed (kill -9): the page recovers on the other one,
+    from the session kept in Redis, and nobody sees it leave."""
     flags = ["--redis-url", durable_redis.url, "--trusted-proxies", "127.0.0.1"]
     processes = [await start_process(tmp_path / "unused.db", *flags) for _ in "ab"]
     nginx = Nginx(tmp_path, "nginx.conf", [p.port for p in processes])
@@ -149,7 +157,10 @@ async def test_node_client_recovers_on_another_process_after_a_deploy(
         peer = await _peer(processes[survivor].url)
         await peer.call("message", "before")
         await peer.inbox.wait("chat", lambda m: m["text"] == "before")
-        assert await processes[victim].stop() == 0
+        if how == "stop":
+            assert await processes[victim].stop() == 0
+        else:
+            await processes[victim].kill()
         for text in MISSED:
             assert (await peer.call("message", text))["ok"]
         await _until(page, "back")
