@@ -145,17 +145,18 @@ class Recovery:
             return None
         session = Session.loads(raw)
         epoch = self._store.epoch
-        if session.epoch != epoch:
-            return None
-        if session.live and session.process == self.process:
-            # Its connection is still here (its drop not seen yet): the
-            # session stays where it is. On another process (crashed, or
-            # not yet aware), the recovery goes ahead and drops that copy.
+        after = parse_offset(offset_value, epoch)
+        # Refused: from another history (nothing to trust), or live here
+        # (its drop not seen yet; on another process, crashed or not yet
+        # aware, the recovery goes ahead and drops that copy). The session
+        # is put back: its expiry still gives its name back.
+        if (
+            session.epoch != epoch
+            or (offset_value is not None and after is None)
+            or (session.live and session.process == self.process)
+        ):
             await self.keep(session)
             return None
-        after = parse_offset(offset_value, epoch)
-        if offset_value is not None and after is None:
-            return None  # an offset from another history: nothing to trust
         return Resume(session, session.delivered if after is None else after)
 
     async def stored(self) -> list[Session]:

@@ -158,6 +158,7 @@ async def test_the_leave_waits_for_the_window(
     back, answer = await _raw(http, url, {k: hello[k] for k in ("pid", "offset")})
     assert answer["sid"] != hello["sid"]
     assert (await _events(back, "chat_error"))[-1][1]["code"] == "not_recovered"
+    assert await peer.inbox.wait("leave", lambda n: n == "ann", timeout=3)
     await back.close()
 
 
@@ -202,3 +203,24 @@ async def test_python_socketio_handlers(
         assert one == (["ann: hi"] if window == 0 else [])
     finally:
         await client.disconnect()
+
+
+async def test_an_offset_from_another_history_recovers_nothing(
+    make_server: ServerFactory, http: aiohttp.ClientSession
+) -> None:
+    """The database was replaced under the session: its ids mean nothing
+    here, so nothing is replayed; a fresh connection, told so. The name is
+    still given back when the window ends."""
+    server = await make_server(recovery_window=1)
+    url = url_of(server)
+    peer = await _peer(url)
+    ws, hello = await _joined(http, url, "ann")
+    await ws.close()
+    service = server.app[SERVICE]
+    await eventually(lambda: service.presence.get("sio:" + hello["sid"]) is None)
+    other = "0123456789abcdef:" + hello["offset"].rpartition(":")[2]
+    back, answer = await _raw(http, url, {"pid": hello["pid"], "offset": other})
+    assert answer["sid"] != hello["sid"]
+    assert (await _events(back, "chat_error"))[-1][1]["code"] == "not_recovered"
+    assert await peer.inbox.wait("leave", lambda n: n == "ann", timeout=3)
+    await back.close()
