@@ -224,3 +224,25 @@ async def test_an_offset_from_another_history_recovers_nothing(
     assert (await _events(back, "chat_error"))[-1][1]["code"] == "not_recovered"
     assert await peer.inbox.wait("leave", lambda n: n == "ann", timeout=3)
     await back.close()
+
+
+async def test_flood_limits_carry_over_a_recovery(
+    make_server: ServerFactory, http: aiohttp.ClientSession
+) -> None:
+    """A recovered connection is the same connection: its spent burst stays
+    spent (a reconnect is no way around --rate-limit)."""
+    server = await make_server(recovery_window=120, rate_limit=0.1, rate_burst=2)
+    url = url_of(server)
+    ws, hello = await _joined(http, url, "ann")
+    for n in range(2):
+        await ws.send_str("42" + json.dumps(["message", f"line {n}"]))
+        await _events(ws, "message")
+    await ws.close()
+    service = server.app[SERVICE]
+    await eventually(lambda: service.presence.get("sio:" + hello["sid"]) is None)
+    back, answer = await _raw(http, url, {k: hello[k] for k in ("pid", "offset")})
+    assert answer["sid"] == hello["sid"]
+    await back.send_str("42" + json.dumps(["message", "one more"]))
+    error = (await _events(back, "chat_error"))[-1][1]
+    assert error["code"] == "rate_limited", error
+    await back.close()
