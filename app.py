@@ -106,7 +106,7 @@ def create_app(config: Config | None = None) -> web.Application:
             if isinstance(node.directory, RedisDirectory):
                 await node.directory.heartbeat(config.shutdown_grace)
             else:
-                await service.park(time.time() + config.shutdown_grace)
+                await service.resumption.park(time.time() + config.shutdown_grace)
         closing = sio.end_all(WSCloseCode.GOING_AWAY)
         if closing:
             _, stuck = await asyncio.wait(closing, timeout=1.0)

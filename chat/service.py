@@ -7,10 +7,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-import orjson
-
 from chat.bus import Bus, LocalBus
-from chat.directory import AWAY, Directory, Holder, LocalDirectory
+from chat.directory import Directory, Holder, LocalDirectory
 from chat.fanout import Fanout
 from chat.limits import Limits
 from chat.locks import KeyedLock
@@ -26,8 +24,9 @@ from chat.models import (
     TypingChanged,
 )
 from chat.presence import Presence
-from chat.recovery import Recovery, Resume, Session
+from chat.recovery import Recovery
 from chat.relay import Relay
+from chat.resumption import Resumption
 from chat.rules import (
     DEFAULT_ROOM,
     ChatError,
@@ -84,6 +83,7 @@ class ChatService:
         self._posting = KeyedLock()
         self._clock = clock
         self.recovery = recovery or Recovery(store, 0.0, clock)
+        self.resumption = Resumption(self)
         self.draining = False
         """Shutting down: connections go without giving up their names or
         being announced, so that they can come back (to another process)
@@ -141,43 +141,6 @@ class ChatService:
             if delivered is not None:
                 missed = await self.store.after(room, delivered, CATCHUP_LIMIT)
                 await self.relay.deliver([MessagePosted(m) for m in missed])
-
-    async def park(self, until: float) -> None:
-        """Shutting down one process: remember who is here, so that those who
-        reconnect before ``until`` (epoch s) come back without a 'joined'."""
-        members = [
-            [m.room, m.name, m.conn, m.client]
-            for m in self.presence.members()
-            if m.client
-        ]
-        roster = {"until": until, "members": members}
-        await self.store.keep("roster", orjson.dumps(roster).decode())
-
-    async def unpark(self) -> float:
-        """At start: the last run's members get their names back for a while.
-        Returns until when (0 if nobody was parked)."""
-        if not isinstance(self.directory, LocalDirectory):
-            return 0.0
-        # Recoverable sessions hold their names until each one's window ends
-        # (the latest of those is the deadline here).
-        sessions = await self.recovery.stored() if self.recovery.enabled else []
-        holders = [
-            Holder(s.room, s.name, "sio:" + s.sid, s.client, AWAY)
-            for s in sessions
-            if s.name is not None
-        ]
-        until = max((s.expires for s in sessions), default=0.0)
-        raw = await self.store.kept("roster")
-        if raw is not None:
-            await self.store.keep("roster", None)
-            roster = orjson.loads(raw)
-            if roster["until"] > self._clock():
-                holders += [
-                    Holder(r, n, c, k, AWAY) for r, n, c, k in roster["members"]
-                ]
-                until = max(until, float(roster["until"]))
-        self.directory.park(holders)
-        return until if holders else 0.0
 
     async def _reconcile(self) -> None:
         stale = [
@@ -395,107 +358,34 @@ class ChatService:
             if member is not None:
                 await self._leave(member)
 
-    # Recovery (see chat.recovery) -----------------------------------------
+    # For chat.resumption ------------------------------------------------
 
-    async def resume(
-        self, door: str, conn: str, resume: Resume, *, address: str = ""
+    @property
+    def serial(self) -> KeyedLock:
+        """Join, leave and rename of one connection, one at a time."""
+        return self._serial
+
+    async def rejoin(
+        self, door: str, conn: str, request: JoinRequest, address: str
     ) -> Joined:
-        """A recovered Socket.IO session's member comes back on ``conn`` (its
-        old id): its name was held for it, so nobody sees it go or come, and
-        it gets the messages after ``resume.after`` as ordinary events."""
-        session = resume.session
-        self.recovery.taken(session.pid)
-        assert session.name is not None
-        request = JoinRequest(
-            session.name,
-            session.room,
-            after=resume.after,
-            client=session.client,
-            format=session.format,
-        )
-        if session.live and session.process != self.recovery.process:
-            # Stored while up on another process, crashed or not yet aware
-            # that its connection went: any copy there goes, quietly.
-            holder = Holder(
-                session.room, session.name, conn, session.client, session.process
-            )
-            await self.bus.kick(holder)
+        """A recovered member back in its room (see Resumption.resume)."""
         async with self._serial.hold(conn):
             return await self._join(door, conn, request, address, "", recovered=True)
 
-    async def hold(self, conn: str, pid: str, sid: str) -> None:
-        """Store a joined connection's session while it is up, so that a
-        crash of this process leaves it behind to recover elsewhere."""
-        member = self.presence.get(conn)
-        if member is None:
-            return
-        delivered = self.relay.delivered(member.room)
-        session = Session(
-            pid=pid,
-            sid=sid,
-            room=member.room,
-            name=member.name,
-            client=member.client,
-            format=member.format,
-            epoch=self.store.epoch,
-            delivered=delivered if delivered is not None else 0,
-            expires=0.0,
-        )
-        try:
-            await self.recovery.keep(self.recovery.live(session))
-        except Exception as exc:  # only a crash would have needed it
-            log.warning("could not keep a live session: %s", exc)
+    async def detach(self, member: Member) -> bool:
+        """``member`` is no longer here, its name kept; was it typing?"""
+        self.presence.remove(member.conn)
+        self._gone_from(member.room)
+        was_typing = self.typists.cancel(member)
+        await self.fanout.door(member).detach(member)
+        return was_typing
 
-    async def suspend(self, conn: str, pid: str, sid: str, form: str) -> None:
-        """A Socket.IO connection that can be recovered dropped: its name
-        stays held and its leave is announced only if the window ends first.
-        Falls back to an ordinary leave when the session cannot be stored."""
-        async with self._serial.hold(conn):
-            member = self.presence.get(conn)
-            room = member.room if member is not None else DEFAULT_ROOM
-            delivered = self.relay.delivered(room)
-            session = Session(
-                pid=pid,
-                sid=sid,
-                room=room,
-                name=member.name if member is not None else None,
-                client=member.client if member is not None else None,
-                format=member.format if member is not None else form,
-                epoch=self.store.epoch,
-                delivered=delivered if delivered is not None else 0,
-                expires=self.recovery.expiry(),
-                process=self.recovery.process,
-            )
-            try:
-                await self.recovery.keep(session)
-            except Exception as exc:
-                log.warning("could not keep a session to recover: %s", exc)
-                if member is not None:
-                    await self._leave(member)
-                return
-            if member is None:
-                return
-            self.presence.remove(conn)
-            self._gone_from(room)
-            if self.typists.cancel(member):
-                await self._announce(
-                    [TypingChanged(room, member.name, False, member.conn)]
-                )
-            await self.fanout.door(member).detach(member)
-            if not self.draining:  # a restart parks stored sessions (unpark)
-                self.recovery.expire_later(session, self._expired)
+    async def drop_member(self, member: Member) -> None:
+        """An ordinary leave (the caller holds the connection's turn)."""
+        await self._leave(member)
 
-    async def _expired(self, session: Session) -> None:
-        """Nobody came back for a session in time: now it left."""
-        assert session.name is not None
-        member = Member(
-            door="sio", conn="sio:" + session.sid, name=session.name, room=session.room
-        )
-        async with self._serial.hold(member.conn):
-            if self.presence.get(member.conn) is not None:
-                return  # came back by itself (a join on the same id)
-            if await self.directory.release(member):
-                await self._announce([MemberLeft(session.room, session.name)])
+    async def announce(self, events: Sequence[ChatEvent]) -> None:
+        await self._announce(events)
 
     async def _leave(self, member: Member, *, release: bool = True) -> None:
         self.presence.remove(member.conn)

@@ -72,7 +72,7 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
             return
 
         async def work() -> Reply:
-            joined = await service.resume(
+            joined = await service.resumption.resume(
                 "sio", conn_id(sid), resume, address=door.address(sid)
             )
             await held(door, service, sid)
@@ -87,7 +87,7 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
         try:
             if pid is not None and not sio.said_goodbye(sid):
                 form = door.form(sid)
-                await service.suspend(conn_id(sid), pid, sid, form)
+                await service.resumption.suspend(conn_id(sid), pid, sid, form)
             else:
                 await service.leave(conn_id(sid))
                 if pid is not None:

@@ -14,7 +14,7 @@ async def held(door: SocketIODoor, service: ChatService, sid: str) -> None:
     """With recovery on, a member's session is stored while it is up."""
     pid = door.pids.get(sid)
     if pid is not None:
-        await service.hold(conn_id(sid), pid, sid)
+        await service.resumption.hold(conn_id(sid), pid, sid)
 
 
 def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
