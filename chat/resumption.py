@@ -20,6 +20,7 @@ from chat.directory import AWAY, Holder, LocalDirectory
 from chat.models import Joined, Member, MemberLeft, TypingChanged
 from chat.recovery import Resume, Session
 from chat.rules import DEFAULT_ROOM, JoinRequest
+from store.base import StoreFailed
 
 if TYPE_CHECKING:
     from chat.service import ChatService
@@ -84,7 +85,9 @@ class Resumption:
         session = self._session(pid, sid, member.room, member, member.format)
         try:
             await self.recovery.keep(self.recovery.live(session))
-        except Exception as exc:  # only a crash would have needed it
+        except StoreFailed:
+            pass  # only a crash would have needed it; the store said why, once
+        except Exception as exc:
             log.warning("could not keep a live session: %s", exc)
 
     async def suspend(self, conn: str, pid: str, sid: str, form: str) -> None:
@@ -99,7 +102,8 @@ class Resumption:
             try:
                 await self.recovery.keep(session)
             except Exception as exc:
-                log.warning("could not keep a session to recover: %s", exc)
+                if not isinstance(exc, StoreFailed):  # that one said why, once
+                    log.warning("could not keep a session to recover: %s", exc)
                 if member is not None:
                     await service.drop_member(member)
                 return
