@@ -61,6 +61,18 @@ async def _check(
     assert all(isinstance(at, str) and at for _, at in result["messages"])
 
 
+async def _away_then_back(
+    page: NodeClient, ready: dict[str, Any], peer: SioClient, joins: int = 2
+) -> None:
+    """The peer posts while the page is away; the page comes back whole."""
+    for text in MISSED:
+        assert (await peer.call("message", text))["ok"]
+    await _until(page, "back")
+    await peer.call("message", "done")
+    await _check(page, ready, peer, joins)
+    await peer.sio.disconnect()
+
+
 async def _peer(url: str) -> SioClient:
     """A python-socketio client: no recovery, so it rejoins by its auth."""
     peer = SioClient(reconnection=True, reconnection_delay=0.5)
@@ -85,12 +97,7 @@ async def test_node_client_recovers_after_a_blip(
     await peer.call("message", "before")
     await _until(page, "dropped")
     await asyncio.sleep(0.3)  # the server has seen it go (reconnect: 1.5 s)
-    for text in MISSED:
-        assert (await peer.call("message", text))["ok"]
-    await _until(page, "back")
-    await peer.call("message", "done")
-    await _check(page, ready, peer)
-    await peer.sio.disconnect()
+    await _away_then_back(page, ready, peer)
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])
@@ -117,12 +124,7 @@ async def test_node_client_recovers_across_a_restart(
     await server.start()  # the same port and database
     # The peer is back (by its auth) long before the page tries (4 s).
     await eventually(lambda: len(peer.inbox.of("joined")) == 2, timeout=10)
-    for text in MISSED:
-        assert (await peer.call("message", text))["ok"]
-    await _until(page, "back")
-    await peer.call("message", "done")
-    await _check(page, ready, peer)
-    await peer.sio.disconnect()
+    await _away_then_back(page, ready, peer)
 
 
 @pytest.mark.redis
@@ -161,12 +163,7 @@ async def test_node_client_recovers_on_another_process(
             assert await processes[victim].stop() == 0
         else:
             await processes[victim].kill()
-        for text in MISSED:
-            assert (await peer.call("message", text))["ok"]
-        await _until(page, "back")
-        await peer.call("message", "done")
-        await _check(page, ready, peer, joins=1)  # the peer came after
-        await peer.sio.disconnect()
+        await _away_then_back(page, ready, peer, joins=1)  # the peer came after
     finally:
         nginx.stop()
 

@@ -67,6 +67,21 @@ async def _joined(http: aiohttp.ClientSession, url: str, name: str) -> Raw:
     return ws, hello
 
 
+async def _refused(http: aiohttp.ClientSession, url: str, auth: Any, old: str) -> Raw:
+    """A recovery that must fail: a fresh sid, and the client told so."""
+    back, answer = await _raw(http, url, auth)
+    assert answer["sid"] != old
+    assert (await _events(back, "chat_error"))[-1][1]["code"] == "not_recovered"
+    return back, answer
+
+
+async def _gone(server: Any, ws: aiohttp.ClientWebSocketResponse, sid: str) -> None:
+    """The connection drops; the server has seen it go."""
+    await ws.close()
+    service = server.app[SERVICE]
+    await eventually(lambda: service.presence.get("sio:" + sid) is None)
+
+
 async def _peer(url: str) -> SioClient:
     peer = await SioClient().connect(url)
     await peer.join("peer")
@@ -96,9 +111,8 @@ async def test_two_reconnects_with_one_pid_one_wins(
     url = url_of(server)
     peer = await _peer(url)
     ws, hello = await _joined(http, url, "ann")
-    await ws.close()
+    await _gone(server, ws, hello["sid"])
     service = server.app[SERVICE]
-    await eventually(lambda: service.presence.get("sio:" + hello["sid"]) is None)
     auth = {"pid": hello["pid"], "offset": hello["offset"]}
     (a, first), (b, second) = await asyncio.gather(
         _raw(http, url, auth), _raw(http, url, auth)
@@ -125,9 +139,8 @@ async def test_a_trimmed_history_is_said_to_be_gone(
     url = url_of(server)
     peer = await _peer(url)
     ws, hello = await _joined(http, url, "ann")
-    await ws.close()
+    await _gone(server, ws, hello["sid"])
     service = server.app[SERVICE]
-    await eventually(lambda: service.presence.get("sio:" + hello["sid"]) is None)
     for n in range(5):
         await peer.call("message", f"line {n}")
     await service.store.prune(0)  # the cap keeps the last 2 of 5
@@ -155,9 +168,8 @@ async def test_the_leave_waits_for_the_window(
     left = await peer.inbox.wait("user_left", timeout=3)
     assert left == {"room": "lobby", "name": "ann"}
     # Too late now: a fresh connection, and the name is free for others.
-    back, answer = await _raw(http, url, {k: hello[k] for k in ("pid", "offset")})
-    assert answer["sid"] != hello["sid"]
-    assert (await _events(back, "chat_error"))[-1][1]["code"] == "not_recovered"
+    auth = {k: hello[k] for k in ("pid", "offset")}
+    back, _ = await _refused(http, url, auth, hello["sid"])
     assert await peer.inbox.wait("leave", lambda n: n == "ann", timeout=3)
     await back.close()
 
@@ -215,13 +227,11 @@ async def test_an_offset_from_another_history_recovers_nothing(
     url = url_of(server)
     peer = await _peer(url)
     ws, hello = await _joined(http, url, "ann")
-    await ws.close()
-    service = server.app[SERVICE]
-    await eventually(lambda: service.presence.get("sio:" + hello["sid"]) is None)
+    await _gone(server, ws, hello["sid"])
     other = "0123456789abcdef:" + hello["offset"].rpartition(":")[2]
-    back, answer = await _raw(http, url, {"pid": hello["pid"], "offset": other})
-    assert answer["sid"] != hello["sid"]
-    assert (await _events(back, "chat_error"))[-1][1]["code"] == "not_recovered"
+    back, _ = await _refused(
+        http, url, {"pid": hello["pid"], "offset": other}, hello["sid"]
+    )
     assert await peer.inbox.wait("leave", lambda n: n == "ann", timeout=3)
     await back.close()
 
@@ -237,9 +247,7 @@ async def test_flood_limits_carry_over_a_recovery(
     for n in range(2):
         await ws.send_str("42" + json.dumps(["message", f"line {n}"]))
         await _events(ws, "message")
-    await ws.close()
-    service = server.app[SERVICE]
-    await eventually(lambda: service.presence.get("sio:" + hello["sid"]) is None)
+    await _gone(server, ws, hello["sid"])
     back, answer = await _raw(http, url, {k: hello[k] for k in ("pid", "offset")})
     assert answer["sid"] == hello["sid"]
     await back.send_str("42" + json.dumps(["message", "one more"]))
