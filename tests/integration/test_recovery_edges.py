@@ -17,6 +17,7 @@ import pytest
 import socketio
 
 from tests.helpers import TIMEOUT, ServerFactory, SioClient, eventually, url_of
+from tests.redis_server import RedisServer
 from web.keys import SERVICE
 
 Raw = tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]
@@ -253,4 +254,25 @@ async def test_flood_limits_carry_over_a_recovery(
     await back.send_str("42" + json.dumps(["message", "one more"]))
     error = (await _events(back, "chat_error"))[-1][1]
     assert error["code"] == "rate_limited", error
+    await back.close()
+
+
+@pytest.mark.redis
+async def test_a_recovery_while_redis_is_away_is_refused_then_works(
+    make_server: ServerFactory, http: aiohttp.ClientSession, durable_redis: RedisServer
+) -> None:
+    """Sessions live in Redis: while it is away a recovery is refused at
+    once (not held up), and the session is still there when it is back."""
+    server = await make_server(redis_url=durable_redis.url, recovery_window=120)
+    url = url_of(server)
+    ws, hello = await _joined(http, url, "ann")
+    await _gone(server, ws, hello["sid"])
+    auth = {k: hello[k] for k in ("pid", "offset")}
+    durable_redis.stop()
+    async with asyncio.timeout(5):
+        refused, _ = await _refused(http, url, auth, hello["sid"])
+    await refused.close()
+    await durable_redis.start()
+    back, answer = await _raw(http, url, auth)
+    assert answer == {"sid": hello["sid"], "pid": hello["pid"]}
     await back.close()
