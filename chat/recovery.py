@@ -161,14 +161,13 @@ class Recovery:
 
     async def stored(self) -> list[Session]:
         """Every session still recoverable (for a restart's roster); one that
-        a crash left live gets the window from now."""
+        a crash left live holds its name for a window from now."""
         now = self._clock()
         out = []
         for raw in await self._store.sessions(int(now * 1000)):
             session = Session.loads(raw)
             if session.live:
-                session = replace(session, live=False, expires=now + self.window)
-                await self.keep(session)
+                session = replace(session, expires=now + self.window)
             out.append(session)
         return out
 

@@ -18,7 +18,7 @@ import orjson
 
 from chat.directory import AWAY, Holder, LocalDirectory
 from chat.models import Joined, Member, MemberLeft, TypingChanged
-from chat.recovery import Resume, Session
+from chat.recovery import Recovery, Resume, Session
 from chat.rules import DEFAULT_ROOM, JoinRequest
 from store.base import StoreFailed
 
@@ -49,6 +49,31 @@ class Resumption:
             expires=self.recovery.expiry(),
             process=self.recovery.process,
         )
+
+    @staticmethod
+    def new_pid() -> str:
+        return Recovery.new_pid()
+
+    async def take(self, pid: object, offset_value: object) -> Resume | None:
+        """The session to recover, if it may be (see Recovery.take). One a
+        crash left live is bounded by its name: recovered while the name is
+        still held for its connection (parked after a restart, not yet swept
+        from a dead process), not after."""
+        resume = await self.recovery.take(pid, offset_value)
+        if resume is None or not resume.session.live:
+            return resume
+        session = resume.session
+        if session.name is None:
+            return resume
+        member = Member(
+            door="sio", conn="sio:" + session.sid, name=session.name, room=session.room
+        )
+        try:
+            held = await self._service.directory.holds(member)
+        except Exception as exc:
+            log.warning("could not look up a session's name: %s", exc)
+            held = False
+        return resume if held else None
 
     async def resume(
         self, door: str, conn: str, resume: Resume, *, address: str = ""

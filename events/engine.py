@@ -53,7 +53,6 @@ from engineio import exceptions as eio_exceptions, packet as eio_packet
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
-from chat.recovery import Recovery
 from chat.rules import UNPAIRED_SURROGATE, unpaired_surrogate
 from events import handshake
 from events.codec import event_text, frames, message_packet
@@ -517,7 +516,7 @@ async def _body(request: web.Request, limit: int) -> bytes | None:
 
 class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
     eio: Engine
-    recovery: Recovery | None = None
+    recovery: handshake.Sessions | None = None
     """Connection-state recovery, when on (see :mod:`events.handshake`)."""
 
     def _engineio_server_class(self) -> type[Engine]:
@@ -551,9 +550,7 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         if not isinstance(link, Link) or link.refused is None:
             recovery = self.recovery
             if recovery is not None and (namespace or NAMESPACE) == NAMESPACE:
-                await handshake.connect(
-                    self, eio_sid, data, recovery.take, recovery.new_pid
-                )
+                await handshake.connect(self, eio_sid, data, recovery)
             else:
                 await super()._handle_connect(eio_sid, namespace, data)
             return

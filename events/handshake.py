@@ -18,9 +18,8 @@ after the CONNECT.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import socketio
 from bidict import ValueDuplicationError
@@ -53,22 +52,23 @@ def resuming() -> Resuming | None:
     return _resuming.get()
 
 
-Take = Callable[[object, object], Awaitable[Resume | None]]
+class Sessions(Protocol):
+    """Where recoverable sessions are (chat.resumption.Resumption)."""
+
+    async def take(self, pid: object, offset_value: object) -> Resume | None: ...
+
+    def new_pid(self) -> str: ...
 
 
 async def connect(
-    server: socketio.AsyncServer,
-    eio_sid: str,
-    data: Any,
-    take: Take,
-    new_pid: Callable[[], str],
+    server: socketio.AsyncServer, eio_sid: str, data: Any, sessions: Sessions
 ) -> None:
     """python-socketio's ``_handle_connect`` for the default namespace, with
     recovery (and ``always_connect``: CONNECT goes before the handler)."""
     auth = dict(data) if isinstance(data, dict) else None
     pid = auth.pop("pid", None) if auth is not None else None
     at = auth.pop("offset", None) if auth is not None else None
-    resume = await take(pid, at) if pid is not None else None
+    resume = await sessions.take(pid, at) if pid is not None else None
     sid = None
     if resume is not None and _register(server, resume.session.sid, eio_sid):
         sid = resume.session.sid
@@ -78,7 +78,7 @@ async def connect(
         if not _register(server, sid, eio_sid):
             return  # this Engine.IO session is connected already
     state = Resuming(
-        pid=resume.session.pid if resume is not None else new_pid(),
+        pid=resume.session.pid if resume is not None else sessions.new_pid(),
         resume=resume,
         refused=pid is not None and resume is None,
     )

@@ -36,7 +36,7 @@ def create_sio(
     )
     epoch = None
     if service.recovery.enabled:
-        sio.recovery = service.recovery
+        sio.recovery = service.resumption
         store = service.store
 
         def epoch() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ import socketio
 
 from tests.helpers import TIMEOUT, ServerFactory, SioClient, eventually, url_of
 from tests.redis_server import RedisServer
+from tests.server_process import StartProcess
 from web.keys import SERVICE
 
 Raw = tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]
@@ -275,4 +277,20 @@ async def test_a_recovery_while_redis_is_away_is_refused_then_works(
     await durable_redis.start()
     back, answer = await _raw(http, url, auth)
     assert answer == {"sid": hello["sid"], "pid": hello["pid"]}
+    await back.close()
+
+
+async def test_a_crash_left_session_ends_with_its_window(
+    tmp_path: Path, start_process: StartProcess, http: aiohttp.ClientSession
+) -> None:
+    """After kill -9 the session stored while up is recoverable while the
+    restarted server holds its name (the window), and not after."""
+    server = await start_process(tmp_path / "chat.db", "--recovery-window", "1")
+    ws, hello = await _joined(http, server.url, "ann")
+    await server.kill()
+    await ws.close()
+    await server.start()
+    await asyncio.sleep(1.5)  # the window ends: the name is given back
+    auth = {k: hello[k] for k in ("pid", "offset")}
+    back, _ = await _refused(http, server.url, auth, hello["sid"])
     await back.close()
