@@ -47,7 +47,8 @@ async def _raw(http: aiohttp.ClientSession, url: str, auth: Any = None) -> Raw:
 
 
 async def _events(ws: aiohttp.ClientWebSocketResponse, until: str) -> list[Any]:
-    """Socket.IO events (as lists) up to and including one named ``until``."""
+    """Socket.IO events (as lists) up to and including one named ``until``
+    (``ack``: an ack, as ``["ack", ...its arguments]``)."""
     out: list[Any] = []
     async with asyncio.timeout(TIMEOUT):
         while True:
@@ -57,15 +58,20 @@ async def _events(ws: aiohttp.ClientWebSocketResponse, until: str) -> list[Any]:
                 continue
             if text.startswith("42"):
                 out.append(json.loads(text[2:]))
-                if out[-1][0] == until:
-                    return out
+            elif text.startswith("43"):
+                out.append(["ack", *json.loads(text[2:].lstrip("0123456789"))])
+            else:
+                continue
+            if out[-1][0] == until:
+                return out
 
 
 async def _joined(http: aiohttp.ClientSession, url: str, name: str) -> Raw:
     """A tutorial page: connects, joins once, has its history (and offset)."""
     ws, hello = await _raw(http, url)
-    await ws.send_str("42" + json.dumps(["join", name]))
-    history = (await _events(ws, "history"))[-1]
+    await ws.send_str("420" + json.dumps(["join", name]))
+    events = await _events(ws, "ack")  # the session is stored by then
+    history = next(e for e in events if e[0] == "history")
     hello["offset"] = history[-1]
     return ws, hello
 
