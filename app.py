@@ -15,6 +15,7 @@ from aiohttp import WSCloseCode, web
 
 from chat.fanout import Fanout
 from chat.limits import Limits
+from chat.recovery import Recovery
 from chat.rules import ChatError
 from chat.service import ChatService
 from chat.stats import Stats
@@ -67,6 +68,11 @@ def create_app(config: Config | None = None) -> web.Application:
         history=config.history,
         max_group=config.max_group,
         limits=Limits(config.rate_limit, config.rate_burst, node.buckets),
+        recovery=Recovery(
+            node.store,
+            config.recovery_window,
+            process=node.process,
+        ),
     )
     app[SERVICE] = service
     sio, admin = create_sio(config, service, bounds.connections, node.process)
@@ -102,7 +108,7 @@ def create_app(config: Config | None = None) -> web.Application:
             if isinstance(node.directory, RedisDirectory):
                 await node.directory.heartbeat(config.shutdown_grace)
             else:
-                await service.park(time.time() + config.shutdown_grace)
+                await service.resumption.park(time.time() + config.shutdown_grace)
         closing = sio.end_all(WSCloseCode.GOING_AWAY)
         if closing:
             _, stuck = await asyncio.wait(closing, timeout=1.0)

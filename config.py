@@ -106,6 +106,12 @@ class Config:
         "reconnect (after a restart, or to another process) with no "
         "'left'/'joined' lines",
     )
+    recovery_window: float = _opt(
+        120.0,
+        "seconds a dropped Socket.IO connection can come back whole (standard "
+        "connection-state recovery: same id, name and room, the missed lines); "
+        "0 turns recovery off and keeps the old wire format",
+    )
     log_level: str = _opt("info", "debug, info, warning or error")
     admin_password: str = _opt(
         "",
@@ -222,6 +228,7 @@ def validate(config: Config) -> list[str]:
         "retention_days",
         "rate_limit",
         "shutdown_grace",
+        "recovery_window",
         "max_connections_per_address",
         "max_handshakes_per_address",
         "max_sessions_per_address",

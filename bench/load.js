@@ -10,7 +10,7 @@
 // Scenarios are in bench/scenarios.js.
 "use strict";
 const readline = require("readline");
-const scenarios = require("./scenarios");
+const scenarios = { ...require("./scenarios"), ...require("./restart") };
 
 const [name, url, json] = process.argv.slice(2);
 const params = JSON.parse(json || "{}");

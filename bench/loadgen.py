@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from servers import ROOT, Runner, Sample
+from servers import ROOT, Runner, Sample, Server
 from slowclient import SlowClient
 
 LOADGEN_CORE = "1"
@@ -141,6 +141,8 @@ class _Session:
     def mark(self, name: str, msg: dict[str, Any]) -> None:
         if msg.get("quiesce"):
             self.run.quiesce_s = self.server.quiesce()
+        if msg.get("restart") and isinstance(self.server, Server):
+            self.server.restart()
         if name == "slow":
             try:
                 self.slow = SlowClient(self.server.port)

@@ -12,7 +12,16 @@ from loadgen import LoadRun
 from servers import CLUSTER, IN_MEMORY, NODE, ONE_COMMIT, PYTHON
 
 Value = float | str | None
-GROUPS = ("fanout", "rate", "joinstorm", "idle", "slow", "acked", "scaleout")
+GROUPS = (
+    "fanout",
+    "rate",
+    "joinstorm",
+    "idle",
+    "slow",
+    "acked",
+    "scaleout",
+    "restart",
+)
 LOADGEN_LIMIT = 90.0
 """Load generator CPU (% of its core) from which its figures are not trusted."""
 
@@ -76,6 +85,21 @@ def _joinstorm(run: LoadRun) -> dict[str, Value]:
     }
 
 
+def _restart(run: LoadRun) -> dict[str, Value]:
+    """From the restart (server stopped) to every client back; CPU of the new
+    process from its start to the end (the storm and the lines after it)."""
+    marks = run.marks
+    cpu = marks["end"].cpu_s if "restart" in marks and "end" in marks else None
+    r = _r(run)
+    return {
+        "time to all back s": r.get("seconds"),
+        "server CPU s": cpu,
+        "recovered": r.get("recovered"),
+        "lines missed": r.get("missed"),
+        "lines repeated": r.get("repeated"),
+    }
+
+
 def _idle(run: LoadRun) -> dict[str, Value]:
     mb, n = _rss_mb(run), _r(run).get("connected")
     return {"RSS KB/connection": mb * 1024 / n if mb is not None and n else None}
@@ -131,6 +155,7 @@ FIGURES: dict[str, Callable[[LoadRun], dict[str, Value]]] = {
     "slow": _slow,
     "slow baseline": _baseline,
     "acked": _acked,
+    "restart": _restart,
 }
 HIGHER_IS_BETTER = {MESSAGES_PER_S, DELIVERIES_PER_S}
 NOT_A_RATIO = {LOST, DROPPED}
@@ -302,4 +327,9 @@ def build(ns: argparse.Namespace) -> list[Case]:
         cases.append(Case("acked", label, "acked", params, 60 * scale, servers=servers))
     servers = (NODE, PYTHON, CLUSTER)
     cases += _fanouts("scaleout", ns.scaleout, ns, servers, "scale-out: ")
+    for clients, rooms in _sizes(ns.restart, 2):
+        params = {"clients": clients, "rooms": rooms, "concurrency": c}
+        label = f"restart storm {clients} clients in {rooms} rooms"
+        t = (60 + clients / 20) * scale
+        cases.append(Case("restart", label, "restart", params, t))
     return [case for case in cases if case.group in ns.only]

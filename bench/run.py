@@ -17,6 +17,10 @@ Cases (each group can be picked with --only, sizes with their flag):
              client that stops reading
   acked      50 clients, 10 senders x 200 messages awaiting acks
   scaleout   the fanout load on one process and on two over Redis
+  restart    1,000 clients in 10 rooms, one poster per room; the server
+             restarts (SIGTERM, same port and database) and every client
+             recovers (or, on Node.js, joins again): time until all are
+             back, CPU of the new process, lines missed or repeated
 
 The full default run takes about 6 minutes (343 s on 2026-11-27), 3 of
 them the slow cases (the client that stops reading is watched for up to
@@ -54,6 +58,7 @@ QUICK = {
     "slow_watch": 0.0,
     "acked": "20x5x50",
     "scaleout": "50x100",
+    "restart": "100x10",
     "drain": 5.0,
 }
 
@@ -83,6 +88,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     watch = "seconds to watch for the server dropping the client that stops reading"
     add("--slow-watch", type=float, default=90.0, help=watch)
     add("--acked", default="50x10x200", help="CLIENTSxSENDERSxMESSAGES,...")
+    add("--restart", default="1000x10", help="restart storm: CLIENTSxROOMS,...")
     add("--concurrency", type=int, default=50, help="connections opened at a time")
     add(
         "--timeout-scale", type=float, default=1.0, help="multiply every case's timeout"

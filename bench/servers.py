@@ -113,17 +113,29 @@ class Server:
         self.log_path = workdir / f"{slug}-{self.port}.log"
         if argv is None:
             argv = command(name, self.port, workdir / f"{slug}-{self.port}.db")
+        self._argv = argv
+        self._workdir = workdir
+        self._spawn()
+
+    def _spawn(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
         with self.log_path.open("ab") as log:  # a restart adds to it
             self.proc = subprocess.Popen(
-                ["taskset", "-c", SERVER_CORE, *argv],
+                ["taskset", "-c", SERVER_CORE, *self._argv],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=workdir,
+                cwd=self._workdir,
             )
         self.pid = self.proc.pid  # taskset execs the server: same PID
+
+    def restart(self) -> None:
+        """SIGTERM, then the same command (port, database) until it listens:
+        a deploy. Samples from now on are of the new process."""
+        self.stop()
+        self._spawn()
+        self.wait_ready()
 
     @property
     def url(self) -> str:

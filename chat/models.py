@@ -77,6 +77,12 @@ class Joined:
     live: list[Message] = field(default_factory=list)
     """Messages delivered while the history was read: sent right after it,
     as ordinary messages."""
+    recovered: bool = False
+    """A recovered session: ``history`` is what it missed, sent as ordinary
+    events (no ``history`` event, nobody told it joined)."""
+    gone: int = 0
+    """Of what a recovered session missed, how many messages are no longer
+    kept (``--room-cap``, retention)."""
 
     def as_dict(self) -> dict[str, Any]:
         """What a join answers on Socket.IO and HTTP (raw text, not escaped)."""

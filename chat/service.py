@@ -7,10 +7,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-import orjson
-
 from chat.bus import Bus, LocalBus
-from chat.directory import AWAY, Directory, Holder, LocalDirectory
+from chat.directory import Directory, Holder, LocalDirectory
 from chat.fanout import Fanout
 from chat.limits import Limits
 from chat.locks import KeyedLock
@@ -26,7 +24,9 @@ from chat.models import (
     TypingChanged,
 )
 from chat.presence import Presence
+from chat.recovery import Recovery
 from chat.relay import Relay
+from chat.resumption import Resumption
 from chat.rules import (
     DEFAULT_ROOM,
     ChatError,
@@ -61,6 +61,7 @@ class ChatService:
         rate_limit: float = 0.0,
         rate_burst: int = 1,
         limits: Limits | None = None,
+        recovery: Recovery | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -80,6 +81,8 @@ class ChatService:
         # however long each waits for its flood limit (a Redis round trip).
         self._posting = KeyedLock()
         self._clock = clock
+        self.recovery = recovery or Recovery(store, 0.0, clock)
+        self.resumption = Resumption(self)
         self.draining = False
         """Shutting down: connections go without giving up their names or
         being announced, so that they can come back (to another process)
@@ -92,6 +95,7 @@ class ChatService:
         await self.sequencer.stop()
         await self.relay.stop()
         await self.typists.stop()
+        await self.recovery.stop()
 
     @property
     def stats(self) -> Stats:
@@ -136,31 +140,6 @@ class ChatService:
             if delivered is not None:
                 missed = await self.store.after(room, delivered, CATCHUP_LIMIT)
                 await self.relay.deliver([MessagePosted(m) for m in missed])
-
-    async def park(self, until: float) -> None:
-        """Shutting down one process: remember who is here, so that those who
-        reconnect before ``until`` (epoch s) come back without a 'joined'."""
-        members = [
-            [m.room, m.name, m.conn, m.client]
-            for m in self.presence.members()
-            if m.client
-        ]
-        roster = {"until": until, "members": members}
-        await self.store.keep("roster", orjson.dumps(roster).decode())
-
-    async def unpark(self) -> float:
-        """At start: the last run's members get their names back for a while.
-        Returns until when (0 if nobody was parked)."""
-        raw = await self.store.kept("roster")
-        if raw is None or not isinstance(self.directory, LocalDirectory):
-            return 0.0
-        await self.store.keep("roster", None)
-        roster = orjson.loads(raw)
-        if roster["until"] <= self._clock():
-            return 0.0
-        holders = [Holder(r, n, c, k, AWAY) for r, n, c, k in roster["members"]]
-        self.directory.park(holders)
-        return float(roster["until"])
 
     async def _reconcile(self) -> None:
         stale = [
@@ -214,7 +193,14 @@ class ChatService:
             return await self._join(door, conn, request, address, owner)
 
     async def _join(
-        self, door: str, conn: str, request: JoinRequest, address: str, owner: str
+        self,
+        door: str,
+        conn: str,
+        request: JoinRequest,
+        address: str,
+        owner: str,
+        *,
+        recovered: bool = False,
     ) -> Joined:
         member = Member(
             door=door,
@@ -226,6 +212,9 @@ class ChatService:
             address=address,
             owner=owner,
         )
+        # A recovered member whose name was let go meanwhile (its process
+        # was swept) is announced again: the others saw it leave.
+        quiet = recovered and await self.directory.holds(member)
         # The claim comes first: a join that fails leaves the old membership.
         holder = await self.directory.claim(member)
         old = self.presence.get(conn)
@@ -237,7 +226,7 @@ class ChatService:
         was_typing = await self._drop(holder) if holder is not None else False
         self.presence.add(member)
         try:
-            joined = await self._welcome(member, request)
+            joined = await self._welcome(member, request, recovered)
         except BaseException:
             # E.g. the connection went away mid-join: hold no name for it.
             if self.presence.get(conn) is member:
@@ -249,7 +238,8 @@ class ChatService:
                 await self._announce([MemberLeft(holder.room, holder.name)])
             raise
         if holder is None:
-            await self._announce([MemberJoined(member.room, member.name)])
+            if not quiet:  # its name was held for it: nobody saw it go
+                await self._announce([MemberJoined(member.room, member.name)])
         elif member.client is None or holder.client != member.client:
             # A name left behind by a process that died: it went, this came.
             await self._announce(
@@ -292,7 +282,9 @@ class ChatService:
         await door.kick(old)
         return was_typing
 
-    async def _welcome(self, member: Member, request: JoinRequest) -> Joined:
+    async def _welcome(
+        self, member: Member, request: JoinRequest, recovered: bool = False
+    ) -> Joined:
         room = member.room
         # The history is cut at the last id this process has delivered to the
         # room; whatever is delivered while it is read goes to the joiner
@@ -305,13 +297,22 @@ class ChatService:
             # what the client missed, nor does a gap too big to replay: give
             # it the recent history instead.
             after = request.after
-            if (
+            gone = 0
+            if recovered and after is not None:
+                # Everything after the offset, however little is left of it:
+                # what the cap or retention took is counted, not skipped.
+                after = min(after, last_id)
+                start = max(after, last_id - CATCHUP_LIMIT)
+                history = await self.store.after(room, start, CATCHUP_LIMIT, upto=cut)
+                first = history[0].id if history else last_id + 1
+                gone = first - after - 1
+            elif (
                 after is None
                 or not 0 <= last_id - after <= CATCHUP_LIMIT
                 or request.epoch not in (None, self.store.epoch)
             ):
                 after = None
-            if after is not None:
+            if after is not None and not recovered:
                 history = await self.store.after(room, after, CATCHUP_LIMIT, upto=cut)
                 if last_id > after and (not history or history[0].id != after + 1):
                     after = None  # the cap or retention took part of it: not whole
@@ -335,6 +336,8 @@ class ChatService:
             last_id=live[-1].id if live else cut,
             epoch=self.store.epoch,
             live=live,
+            recovered=recovered,
+            gone=gone,
         )
         door.welcome(joined)
         return joined
@@ -353,6 +356,35 @@ class ChatService:
             member = self.presence.get(conn)
             if member is not None:
                 await self._leave(member)
+
+    # For chat.resumption ------------------------------------------------
+
+    @property
+    def serial(self) -> KeyedLock:
+        """Join, leave and rename of one connection, one at a time."""
+        return self._serial
+
+    async def rejoin(
+        self, door: str, conn: str, request: JoinRequest, address: str
+    ) -> Joined:
+        """A recovered member back in its room (see Resumption.resume)."""
+        async with self._serial.hold(conn):
+            return await self._join(door, conn, request, address, "", recovered=True)
+
+    async def detach(self, member: Member) -> bool:
+        """``member`` is no longer here, its name kept; was it typing?"""
+        self.presence.remove(member.conn)
+        self._gone_from(member.room)
+        was_typing = self.typists.cancel(member)
+        await self.fanout.door(member).detach(member)
+        return was_typing
+
+    async def drop_member(self, member: Member) -> None:
+        """An ordinary leave (the caller holds the connection's turn)."""
+        await self._leave(member)
+
+    async def announce(self, events: Sequence[ChatEvent]) -> None:
+        await self._announce(events)
 
     async def _leave(self, member: Member, *, release: bool = True) -> None:
         self.presence.remove(member.conn)

@@ -94,7 +94,7 @@ async def running(node: Node, service: ChatService) -> AsyncIterator[None]:
     if not isinstance(node.bus, RedisBus) or not isinstance(
         node.directory, RedisDirectory
     ):
-        until = await service.unpark()
+        until = await service.resumption.unpark(time.time())
         sweeper = asyncio.create_task(_unpark_later(service, until), name="unpark")
         try:
             yield

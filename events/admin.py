@@ -322,8 +322,14 @@ class WatchedDoor(SocketIODoor):
     goes. Used only with ``--admin-password``: the broadcast path is the
     parent's, untouched."""
 
-    def __init__(self, sio: ChatServer, stats: Stats, admin: Admin) -> None:
-        super().__init__(sio, stats)
+    def __init__(
+        self,
+        sio: ChatServer,
+        stats: Stats,
+        admin: Admin,
+        epoch: Callable[[], str] | None = None,
+    ) -> None:
+        super().__init__(sio, stats, epoch)
         self.admin = admin
 
     def opened(self, sid: str) -> None:

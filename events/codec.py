@@ -26,9 +26,12 @@ class OrjsonCodec:
         return orjson.loads(text)
 
 
-def event_text(event: str, data: Any) -> str:
-    """The Socket.IO EVENT packet for ``event`` with one argument, no ack."""
-    return "2" + orjson.dumps([event, data]).decode()
+def event_text(event: str, data: Any, offset: str | None = None) -> str:
+    """The Socket.IO EVENT packet for ``event`` with one argument, no ack;
+    with connection-state recovery, the stream ``offset`` as a last one."""
+    if offset is None:
+        return "2" + orjson.dumps([event, data]).decode()
+    return "2" + orjson.dumps([event, data, offset]).decode()
 
 
 def message_packet(text: str) -> eio_packet.Packet:

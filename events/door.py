@@ -11,7 +11,7 @@ recipient of that form.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from chat.models import (
     MessagePosted,
     TypingChanged,
 )
+from chat.recovery import offset
 from chat.rules import DEFAULT_ROOM
 from chat.stats import Stats
 from events.codec import event_text, frames, message_packet
@@ -72,10 +73,20 @@ class _Sub:
 
 
 class SocketIODoor:
-    def __init__(self, sio: ChatServer, stats: Stats) -> None:
+    def __init__(
+        self, sio: ChatServer, stats: Stats, epoch: Callable[[], str] | None = None
+    ) -> None:
         self.sio = sio
         self.stats = stats
+        self._epoch = epoch
+        """With recovery on: the store's epoch, for the offset every
+        broadcast event carries as its last argument."""
+        self._last: dict[str, int] = {}
+        """Per room, the last message id broadcast: a join, leave or typing
+        event's offset (the client has everything up to it)."""
         self._subs: dict[str, _Sub] = {}
+        self.pids: dict[str, str] = {}
+        """With recovery on: each connection's private session id."""
         self._rooms: dict[str, dict[str, _Sub]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -88,6 +99,10 @@ class SocketIODoor:
     def opened(self, sid: str) -> None:
         """A connection began (the Admin UI's :class:`~events.admin.WatchedDoor`
         reports it; nothing to do here)."""
+
+    def form(self, sid: str) -> str:
+        sub = self._subs.get(sid)
+        return sub.form if sub is not None else "tutorial"
 
     def drop(self, sid: str, reason: object = None) -> None:
         """The connection is gone (``reason``: python-socketio's)."""
@@ -109,6 +124,7 @@ class SocketIODoor:
             del subs[sid]
             if not subs:
                 del self._rooms[sub.room]
+                self._last.pop(sub.room, None)
         return sub
 
     # The fan-out's Door --------------------------------------------------
@@ -122,6 +138,7 @@ class SocketIODoor:
         subs = self._rooms.get(room)
         if not subs:
             return
+        offsets = self._offsets(room, events)
         encoded: dict[str, tuple[list[Any], bytes]] = {}
         written = 0
         for sid, sub in subs.items():
@@ -130,8 +147,8 @@ class SocketIODoor:
             out = encoded.get(sub.form)
             if out is None:
                 packets = [
-                    message_packet(event_text(name, data))
-                    for event in events
+                    message_packet(event_text(name, data, at))
+                    for event, at in zip(events, offsets, strict=True)
                     for name, data in render(event, sub.form)
                 ]
                 out = encoded[sub.form] = (packets, frames(packets))
@@ -139,6 +156,26 @@ class SocketIODoor:
                 sub.link.put(out[0], out[1])
                 written += len(out[0])
         self.stats.deliveries.labels("sio").inc(written)
+
+    def _offsets(self, room: str, events: Sequence[ChatEvent]) -> list[str | None]:
+        """Each event's offset, once per broadcast (not per recipient)."""
+        if self._epoch is None:
+            return [None] * len(events)
+        epoch = self._epoch()
+        last = self._last.get(room, 0)
+        out: list[str | None] = []
+        for event in events:
+            if isinstance(event, MessagePosted):
+                last = max(last, event.message.id)
+            out.append(offset(epoch, last))
+        self._last[room] = last
+        return out
+
+    def _offset(self, room: str, message_id: int) -> str | None:
+        if self._epoch is None:
+            return None
+        last = self._last[room] = max(self._last.get(room, 0), message_id)
+        return offset(self._epoch(), last)
 
     def attach(self, member: Member) -> bool:
         return self._subscribe(_sid(member), member.room, member.format)
@@ -148,18 +185,35 @@ class SocketIODoor:
         link = self.sio.link(_sid(member))
         if link is None:
             return
-        history = {
-            "room": member.room,
-            "messages": [m.as_dict() for m in joined.history],
-            "catchup": joined.catchup,
-            "last_id": joined.last_id,
-            "epoch": joined.epoch,
-            "users": list(joined.users),
-        }
-        texts = [event_text("history", history)]
-        for message in joined.live:  # delivered while the history was read
+        texts = []
+        if joined.recovered:
+            # What it missed, as the events it would have had: no "history".
+            missed = [*joined.history, *joined.live]
+            if joined.gone:
+                notice = _gone(member, joined.gone)
+                texts.append(event_text("chat_error", notice))
+                if member.format != "structured":  # the only line a page shows
+                    upto = missed[0].id - 1 if missed else joined.last_id
+                    at = self._offset(member.room, upto)
+                    texts.append(event_text("message", notice["message"], at))
+        else:
+            history = {
+                "room": member.room,
+                "messages": [m.as_dict() for m in joined.history],
+                "catchup": joined.catchup,
+                "last_id": joined.last_id,
+                "epoch": joined.epoch,
+                "users": list(joined.users),
+            }
+            upto = joined.live[0].id - 1 if joined.live else joined.last_id
+            texts.append(
+                event_text("history", history, self._offset(member.room, upto))
+            )
+            missed = joined.live  # delivered while the history was read
+        for message in missed:
+            at = self._offset(member.room, message.id)
             for name, data in render(MessagePosted(message), member.format):
-                texts.append(event_text(name, data))
+                texts.append(event_text(name, data, at))
         link.put([message_packet(text) for text in texts], bulk=True)
 
     async def detach(self, member: Member) -> None:
@@ -170,6 +224,8 @@ class SocketIODoor:
             self.spectate(sid, member.format)
 
     async def kick(self, member: Member) -> None:
+        # Its name went to another connection: nothing left to recover.
+        self.pids.pop(_sid(member), None)
         # In a task of its own: the disconnect handler it runs leaves through
         # the core, which must not wait on the join that is kicking.
         task = asyncio.create_task(self.sio.disconnect(_sid(member)))
@@ -192,6 +248,16 @@ class SocketIODoor:
         link = self.sio.link(sid)
         if link is not None:
             link.put([message_packet(event_text(event, data))], bulk=bulk)
+
+
+def _gone(member: Member, count: int) -> dict[str, Any]:
+    return {
+        "event": "connect",
+        "code": "history_gone",
+        "message": f"{count} messages sent while you were away are no longer kept.",
+        "room": member.room,
+        "missed": count,
+    }
 
 
 def _sid(member: Member) -> str:

@@ -19,9 +19,15 @@ an upgrade changes anything relied on here:
   whether the client asked for an ack (python-socketio does not say);
 - ``socketio.AsyncServer._handle_eio_message`` is wrapped to answer bad and
   binary packets instead of logging a traceback for each;
+- a Socket.IO DISCONNECT is noted as the frame arrives (:meth:`Link._on_frame`):
+  python-socketio handles it in a task of its own, which the transport's close
+  that follows can overtake, and reports both with one reason;
 - ``socketio.AsyncServer._handle_connect`` answers CONNECT_ERROR for a
   session over ``--max-connections-per-address``, and for a namespace whose
   gate (the Admin UI's password) refuses the CONNECT's auth;
+- ``socketio.AsyncServer._handle_connect`` is replaced, for the default
+  namespace with recovery on, by :func:`events.handshake.connect` (the
+  other module allowed internals; its docstring lists what it uses);
 - ``_handle_eio_connect`` keeps no environ; ``manager.eio_sid_from_sid``
   and ``eio.sockets`` find a link.
 
@@ -49,6 +55,7 @@ from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
 from chat.rules import UNPAIRED_SURROGATE, unpaired_surrogate
+from events import handshake
 from events.codec import event_text, frames, message_packet
 from web import proxies
 from web.bounds import PerAddress
@@ -113,6 +120,8 @@ class Link(AsyncSocket):  # type: ignore[misc]
         self.refused: dict[str, Any] | None = None
         """Why its Socket.IO CONNECT is refused (too many from its address)."""
         self._slots: PerAddress | None = None
+        self.goodbye = False
+        """The client sent a Socket.IO DISCONNECT: it means to go."""
 
     def hold(self, slots: PerAddress | None) -> None:
         """Count this session against its address, or mark it refused."""
@@ -343,6 +352,8 @@ class Link(AsyncSocket):  # type: ignore[misc]
             self.upgrading = False
 
     async def _on_frame(self, data: str | bytes) -> None:
+        if isinstance(data, str) and data.startswith("41"):
+            self.goodbye = True  # see ChatServer.said_goodbye
         try:
             pkt = eio_packet.Packet(encoded_packet=data)
         except Exception:
@@ -515,6 +526,9 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.gates = {}
 
+    recovery: handshake.Sessions | None = None
+    """Connection-state recovery, when on (see :mod:`events.handshake`)."""
+
     def _engineio_server_class(self) -> type[Engine]:
         return Engine
 
@@ -523,6 +537,13 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         :meth:`Link.end`); the tasks doing it."""
         links = [s for s in self.eio.sockets.values() if isinstance(s, Link)]
         return [asyncio.create_task(link.end(code)) for link in links]
+
+    def said_goodbye(self, sid: str) -> bool:
+        """In a disconnect handler: the client sent a Socket.IO DISCONNECT,
+        rather than losing (or closing) its transport."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
+        link = self.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        return isinstance(link, Link) and link.goodbye
 
     def link(self, sid: str, namespace: str = NAMESPACE) -> Link | None:
         """The live Engine.IO session behind Socket.IO ``sid``, if any."""
@@ -541,7 +562,11 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         if refused is None and gate is not None and not gate(data):
             refused = {"message": "invalid credentials"}
         if refused is None:
-            await super()._handle_connect(eio_sid, namespace, data)
+            recovery = self.recovery
+            if recovery is not None and (namespace or NAMESPACE) == NAMESPACE:
+                await handshake.connect(self, eio_sid, data, recovery)
+            else:
+                await super()._handle_connect(eio_sid, namespace, data)
             return
         error = sio_packet.Packet(
             sio_packet.CONNECT_ERROR, refused, namespace=namespace or NAMESPACE

@@ -12,12 +12,20 @@ from events.engine import ChatServer
 from events.reply import Reply, answer, first
 
 
+async def held(door: SocketIODoor, service: ChatService, sid: str) -> None:
+    """With recovery on, a member's session is stored while it is up."""
+    pid = door.pids.get(sid)
+    if pid is not None:
+        await service.resumption.hold(conn_id(sid), pid, sid)
+
+
 def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
     async def join(sid: str, *args: Any) -> Reply:
         async def work() -> Reply:
             joined = await service.join(
                 "sio", conn_id(sid), first(args), address=door.address(sid)
             )
+            await held(door, service, sid)
             return joined.as_dict()
 
         return await answer(door, sid, "join", work())

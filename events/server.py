@@ -39,7 +39,15 @@ def create_sio(
         logger=config.log_level == "debug",
         engineio_logger=config.log_level == "debug",
     )
-    door = SocketIODoor(sio, service.stats)
+    epoch = None
+    if service.recovery.enabled:
+        sio.recovery = service.resumption
+        store = service.store
+
+        def epoch() -> str:
+            return store.epoch
+
+    door = SocketIODoor(sio, service.stats, epoch)
     admin = None
     if config.admin_password:
         admin = Admin(
@@ -51,7 +59,7 @@ def create_sio(
             server_id=server_id,
         )
         admin.register()
-        door = WatchedDoor(sio, service.stats, admin)
+        door = WatchedDoor(sio, service.stats, admin, epoch)
     connection.register(sio, door, service)
     messages.register(sio, door, service)
     typing.register(sio, door, service)

@@ -74,6 +74,19 @@ class HistoryStore(Protocol):
 
     async def kept(self, key: str) -> str | None: ...
 
+    async def save_session(self, pid: str, value: str, expires_ms: int) -> None:
+        """Keep a recoverable session (see :mod:`chat.recovery`) until then."""
+        ...
+
+    async def take_session(self, pid: str, now_ms: int) -> str | None:
+        """Remove and return session ``pid`` if it expires after ``now_ms``;
+        atomic, so that of two takers only one gets it."""
+        ...
+
+    async def sessions(self, now_ms: int) -> list[str]:
+        """The sessions that expire after ``now_ms``."""
+        ...
+
     async def close(self) -> None: ...
 
 

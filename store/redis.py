@@ -230,6 +230,19 @@ class RedisStore:
         value = await self._redis.get(PREFIX + "kept:" + key)
         return None if value is None else str(value.decode())
 
+    @guarded
+    async def save_session(self, pid: str, value: str, expires_ms: int) -> None:
+        await self._redis.set(PREFIX + "session:" + pid, value, pxat=expires_ms)
+
+    @guarded
+    async def take_session(self, pid: str, now_ms: int) -> str | None:
+        # Redis expires the key itself: whatever GETDEL finds is in time.
+        value = await self._redis.getdel(PREFIX + "session:" + pid)
+        return None if value is None else str(value.decode())
+
+    async def sessions(self, now_ms: int) -> list[str]:
+        return []  # names are held in the shared directory, not parked
+
     async def close(self) -> None:
         pass  # the connection belongs to the app, which closes it
 

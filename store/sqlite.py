@@ -38,6 +38,11 @@ _SCHEMA = (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS sessions (
+        pid TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        expires INTEGER NOT NULL
+    ) WITHOUT ROWID""",
 )
 _COLUMNS = "room, id, name, text, ts"
 _OURS = {"messages", "meta"}
@@ -272,6 +277,7 @@ class SQLiteStore:
                         (room, last - self._room_cap),
                     )
                     deleted += cursor.rowcount
+            await db.execute("DELETE FROM sessions WHERE expires <= ?", (now_ms,))
             return deleted
 
         return await self._write(delete)
@@ -319,6 +325,35 @@ class SQLiteStore:
         ):
             row = await cursor.fetchone()
         return None if row is None else str(row[0])
+
+    async def save_session(self, pid: str, value: str, expires_ms: int) -> None:
+        async def write(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT OR REPLACE INTO sessions (pid, value, expires)"
+                " VALUES (?, ?, ?)",
+                (pid, value, expires_ms),
+            )
+
+        await self._write(write)
+
+    async def take_session(self, pid: str, now_ms: int) -> str | None:
+        async def take(db: aiosqlite.Connection) -> str | None:
+            async with db.execute(
+                "DELETE FROM sessions WHERE pid = ? RETURNING value, expires", (pid,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            return None if row is None or row[1] <= now_ms else str(row[0])
+
+        return await self._write(take)
+
+    async def sessions(self, now_ms: int) -> list[str]:
+        async with (
+            self._lock,
+            self._db.execute(
+                "SELECT value FROM sessions WHERE expires > ?", (now_ms,)
+            ) as cursor,
+        ):
+            return [str(row[0]) for row in await cursor.fetchall()]
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -112,7 +112,10 @@ def immutable(tmp_path: Path) -> Iterator[Callable[[bool, list[Path]], None]]:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config(port=0, db=str(tmp_path / "chat.db"), rate_limit=0)
+    # Recovery off: python-socketio clients cannot recover, and their
+    # disconnect() closes the transport before its DISCONNECT is written, so
+    # each leave would wait for the window. Recovery's tests turn it on.
+    return Config(port=0, db=str(tmp_path / "chat.db"), rate_limit=0, recovery_window=0)
 
 
 @pytest.fixture

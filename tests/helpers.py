@@ -7,6 +7,7 @@ import base64
 import inspect
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -109,6 +110,10 @@ class Inbox:
         return self.of(event)
 
 
+OFFSET = re.compile(r"^[0-9a-f]{8,}:[0-9]+$")
+"""A connection-state recovery offset: ``<epoch>:<id>``."""
+
+
 class SioClient:
     """A real python-socketio client with an :class:`Inbox`."""
 
@@ -117,8 +122,13 @@ class SioClient:
         client.setdefault("reconnection", False)
         self.sio = socketio.AsyncClient(**client)
         self.inbox = Inbox()
+        self.offsets: list[str] = []
+        """The recovery offsets (a broadcast's last argument), kept apart."""
 
         async def record(event: str, *args: Any) -> None:
+            if len(args) > 1 and isinstance(args[-1], str) and OFFSET.match(args[-1]):
+                self.offsets.append(args[-1])
+                args = args[:-1]
             await self.inbox.put(event, args[0] if len(args) == 1 else list(args))
 
         self.sio.on("*", record)

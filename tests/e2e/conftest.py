@@ -40,6 +40,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 HOST = "127.0.0.1"
+TUTORIAL = Path(__file__).resolve().parent / "pages" / "tutorial.html"
+"""The tutorial's page, served at /tutorial by :class:`LiveServer`."""
 WAIT = 10_000
 """Milliseconds any one browser-side wait may take."""
 DESKTOP = {"width": 900, "height": 600}
@@ -203,7 +205,14 @@ class LiveServer:
     async def start(self, *, listen: bool = True) -> None:
         assert self.runner is None, "already running"
         config = Config(host=HOST, port=self.port, db=self.db, rate_limit=0)
-        self.runner = web.AppRunner(create_app(config), access_log=None)
+        app = create_app(config)
+        tutorial = TUTORIAL.read_text()
+
+        async def tutorial_page(_: web.Request) -> web.Response:
+            return web.Response(text=tutorial, content_type="text/html")
+
+        app.router.add_get("/tutorial", tutorial_page)
+        self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         if listen:
             await self.listen()

@@ -149,7 +149,10 @@ async def test_reconnect_takes_over_its_own_stale_connection(sio_client) -> None
 
 @pytest.mark.slow
 async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None:
-    config = Config(port=free_port(), db=str(tmp_path / "chat.db"), rate_limit=0)
+    # The page-reload catch-up (auth "after"), without standard recovery.
+    config = Config(
+        port=free_port(), db=str(tmp_path / "chat.db"), rate_limit=0, recovery_window=0
+    )
     server = TestServer(create_app(config), port=config.port)
     await server.start_server()
     url = url_of(server)
@@ -158,11 +161,11 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
     reader = SioClient()
 
     @reader.sio.on("chat")
-    async def on_chat(m: dict[str, Any]) -> None:
+    async def on_chat(m: dict[str, Any], offset: str | None = None) -> None:
         seen.append(m["id"])
 
     @reader.sio.on("history")
-    async def on_history(h: dict[str, Any]) -> None:
+    async def on_history(h: dict[str, Any], offset: str | None = None) -> None:
         seen.extend(m["id"] for m in h["messages"])
 
     def auth() -> dict[str, Any]:
@@ -204,8 +207,12 @@ async def test_restart_keeps_history_and_catches_up_once(tmp_path: Path) -> None
 async def test_a_restart_does_not_flood_the_room(tmp_path: Path) -> None:
     """Members who reconnect within --shutdown-grace of a restart come back
     without a 'joined' line; the one who does not is seen to leave, once."""
-    config = Config(
-        port=free_port(), db=str(tmp_path / "chat.db"), rate_limit=0, shutdown_grace=2
+    config = Config(  # clients that cannot recover: --shutdown-grace alone
+        port=free_port(),
+        db=str(tmp_path / "chat.db"),
+        rate_limit=0,
+        shutdown_grace=2,
+        recovery_window=0,
     )
     server = TestServer(create_app(config), port=config.port)
     await server.start_server()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -104,3 +106,18 @@ async def test_retention_by_age_never_reuses_ids(opener) -> None:
     assert await store.recent("a", 10) == []
     (next_msg,) = await store.append_many([msg("a", "again", ts=100 * DAY_MS)])
     assert next_msg.id == 7
+
+
+async def test_a_session_is_taken_once_and_not_after_it_expires(opener) -> None:
+    """Connection-state recovery's sessions (chat/recovery.py)."""
+    store = await opener()
+    far = int(time.time() * 1000) + 60_000
+    await store.save_session("p1", '{"a": 1}', far)
+    await store.save_session("p2", '{"b": 2}', int(time.time() * 1000) + 50)
+    if isinstance(store, SQLiteStore):
+        assert await store.sessions(0) == ['{"a": 1}', '{"b": 2}']
+    takes = await asyncio.gather(*(store.take_session("p1", 0) for _ in range(5)))
+    assert [t for t in takes if t is not None] == ['{"a": 1}']  # one winner
+    await asyncio.sleep(0.2)
+    assert await store.take_session("p2", int(time.time() * 1000)) is None
+    assert await store.take_session("unknown", 0) is None

@@ -2,7 +2,7 @@
 // A real Node.js Socket.IO client (the official socket.io-client package)
 // driving the chat server, for tests/integration/test_node_client.py.
 //
-//   node client.mjs URL websocket|polling [--scenario full|peer|burst]
+//   node client.mjs URL websocket|polling [--scenario full|peer|burst|recover]
 //                   [--name N] [--peer P] [--expect TEXT] [--reply TEXT]
 //                   [--count N] [--timeout MS] [--path /socket.io]
 //
@@ -31,6 +31,9 @@ const { values: opts, positionals } = parseArgs({
     count: { type: "string", default: "40" },
     timeout: { type: "string", default: "10000" },
     path: { type: "string", default: "/socket.io" },
+    blip: { type: "boolean", default: false },
+    delay: { type: "string", default: "1500" },
+    "reply-to": { type: "string", default: "" },
   },
 });
 const [url, transport] = positionals;
@@ -299,7 +302,49 @@ async function burst() {
   });
 }
 
-const scenarios = { full, peer, burst };
+// recover: the tutorial's page, as a script: a plain io() that reconnects by
+// itself and emits "join" once, at the start. Prints {"event":"ready"}; with
+// --blip, once it has --expect it closes its transport (a network blip) and
+// prints {"event":"dropped"}; after a reconnect, {"event":"back"} with
+// socket.recovered and socket.id. On a line saying --reply-to it sends --reply
+// and prints every "message" it got (with its offset) as the final object.
+async function recover() {
+  const name = opts.name || `node-recover-${process.pid}`;
+  const socket = io(url, {
+    path: opts.path,
+    transports: [transport],
+    forceNew: true,
+    reconnectionDelay: Number(opts.delay),
+    randomizationFactor: 0,
+  });
+  sockets.push(socket);
+  const messages = [];
+  const ids = [];
+  let last = null;
+  socket.on("message", (text, offset) => {
+    messages.push([text, offset]);
+    if (opts.blip && text.endsWith(`: ${opts.expect}`) && ids.length === 1) {
+      socket.io.engine.close();
+      say({ event: "dropped" });
+    }
+    if (text.endsWith(`: ${opts["reply-to"]}`)) socket.emit("message", opts.reply);
+    if (text === `${name}: ${opts.reply}`) {
+      finish({ ok: true, scenario: "recover", messages, ids, last, steps });
+    }
+  });
+  socket.on("connect", () => {
+    ids.push(socket.id);
+    if (ids.length === 1) {
+      socket.emit("join", name);
+      socket.once("history", () => say({ event: "ready", id: socket.id }));
+    } else {
+      last = { recovered: socket.recovered, id: socket.id };
+      say({ event: "back", ...last });
+    }
+  });
+}
+
+const scenarios = { full, peer, burst, recover };
 const run = scenarios[opts.scenario];
 if (!run) fail(`unknown scenario ${opts.scenario}`);
 else if (!usage) run().catch(fail);

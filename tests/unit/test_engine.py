@@ -1,6 +1,7 @@
 """Fails loudly when python-engineio or python-socketio change under us.
 
-events/engine.py overrides or calls these library internals. Each one's
+events/engine.py and events/handshake.py override or call these library
+internals. Each one's
 source is fingerprinted here as it was when the module was written; an
 upgrade that changes any of them fails this test, naming the function to
 re-read before the pin in pyproject.toml moves.
@@ -115,7 +116,9 @@ RELIED_ON: dict[str, tuple[Any, str]] = {
     ),
     # replaced by ChatServer._handle_connect for a refused session or a
     # namespace gate (the Admin UI's password), which must act before its
-    # always_connect sends CONNECT; _send_packet sends the CONNECT_ERROR
+    # always_connect sends CONNECT; _send_packet sends the CONNECT_ERROR;
+    # events/handshake.py replaces it for the default namespace (CONNECT
+    # first, always_connect) and registers the sid as pre_connect does
     "socketio.AsyncServer._handle_connect": (
         socketio.AsyncServer._handle_connect,
         "c97c480cf777de36",
@@ -130,7 +133,23 @@ RELIED_ON: dict[str, tuple[Any, str]] = {
         base_server.BaseServer.__init__,
         "6b998e091b34a563",
     ),
-    # ChatServer.link
+    "socketio.AsyncServer._send_packet": (
+        socketio.AsyncServer._send_packet,
+        "a00022b42c1c29e9",
+    ),
+    "socketio.AsyncServer._trigger_event": (
+        socketio.AsyncServer._trigger_event,
+        "01ba90cfa09ba43e",
+    ),
+    "socketio.base_manager.BaseManager.basic_enter_room": (
+        base_manager.BaseManager.basic_enter_room,
+        "3f509586d2d7f47e",
+    ),
+    "socketio.base_manager.BaseManager.pre_connect": (
+        base_manager.BaseManager.pre_connect,
+        "bfdba4c0c8f1bd8a",
+    ),
+    # ChatServer.link, ChatServer.said_goodbye, handshake._register
     "socketio.base_manager.BaseManager.eio_sid_from_sid": (
         base_manager.BaseManager.eio_sid_from_sid,
         "b0c0aeb5430d5248",

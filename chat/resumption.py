@@ -1,0 +1,195 @@
+"""A person kept across a lost connection: the one place for it in the core.
+
+Connection-state recovery's sessions (:mod:`chat.recovery`) are the general
+form: a name, a room, a format, limits (the same connection id) and a
+delivered offset, stored where the history is, with an expiry. Here they
+are put to work: a member whose connection drops is suspended rather than
+left, a recovered one comes back without a leave or a join, and a restart
+holds the names of the last run's sessions (and of its roster of ``client``
+ids, for the plain WebSocket door) until their windows end.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import orjson
+
+from chat.directory import AWAY, Holder, LocalDirectory
+from chat.models import Joined, Member, MemberLeft, TypingChanged
+from chat.recovery import Recovery, Resume, Session
+from chat.rules import DEFAULT_ROOM, JoinRequest
+from store.base import StoreFailed
+
+if TYPE_CHECKING:
+    from chat.service import ChatService
+
+log = logging.getLogger(__name__)
+
+
+class Resumption:
+    def __init__(self, service: ChatService) -> None:
+        self._service = service
+        self.recovery = service.recovery
+
+    def _session(
+        self, pid: str, sid: str, room: str, member: Member | None, form: str
+    ) -> Session:
+        delivered = self._service.relay.delivered(room)
+        return Session(
+            pid=pid,
+            sid=sid,
+            room=room,
+            name=member.name if member is not None else None,
+            client=member.client if member is not None else None,
+            format=member.format if member is not None else form,
+            epoch=self._service.store.epoch,
+            delivered=delivered if delivered is not None else 0,
+            expires=self.recovery.expiry(),
+            process=self.recovery.process,
+        )
+
+    @staticmethod
+    def new_pid() -> str:
+        return Recovery.new_pid()
+
+    async def take(self, pid: object, offset_value: object) -> Resume | None:
+        """The session to recover, if it may be (see Recovery.take). One a
+        crash left live is bounded by its name: recovered while the name is
+        still held for its connection (parked after a restart, not yet swept
+        from a dead process), not after."""
+        resume = await self.recovery.take(pid, offset_value)
+        if resume is None or not resume.session.live:
+            return resume
+        session = resume.session
+        if session.name is None:
+            return resume
+        member = Member(
+            door="sio", conn="sio:" + session.sid, name=session.name, room=session.room
+        )
+        try:
+            held = await self._service.directory.holds(member)
+        except Exception as exc:
+            log.warning("could not look up a session's name: %s", exc)
+            held = False
+        return resume if held else None
+
+    async def resume(
+        self, door: str, conn: str, resume: Resume, *, address: str = ""
+    ) -> Joined:
+        """A recovered Socket.IO session's member comes back on ``conn`` (its
+        old id): its name was held for it, so nobody sees it go or come, and
+        it gets the messages after ``resume.after`` as ordinary events."""
+        service = self._service
+        session = resume.session
+        self.recovery.taken(session.pid)
+        assert session.name is not None
+        request = JoinRequest(
+            session.name,
+            session.room,
+            after=resume.after,
+            client=session.client,
+            format=session.format,
+        )
+        if session.live and session.process != self.recovery.process:
+            # Stored while up on another process, crashed or not yet aware
+            # that its connection went: any copy there goes, quietly.
+            holder = Holder(
+                session.room, session.name, conn, session.client, session.process
+            )
+            await service.bus.kick(holder)
+        return await service.rejoin(door, conn, request, address)
+
+    async def hold(self, conn: str, pid: str, sid: str) -> None:
+        """Store a joined connection's session while it is up, so that a
+        crash of this process leaves it behind to recover elsewhere."""
+        member = self._service.presence.get(conn)
+        if member is None:
+            return
+        session = self._session(pid, sid, member.room, member, member.format)
+        try:
+            await self.recovery.keep(self.recovery.live(session))
+        except StoreFailed:
+            pass  # only a crash would have needed it; the store said why, once
+        except Exception as exc:
+            log.warning("could not keep a live session: %s", exc)
+
+    async def suspend(self, conn: str, pid: str, sid: str, form: str) -> None:
+        """A Socket.IO connection that can be recovered dropped: its name
+        stays held and its leave is announced only if the window ends first.
+        Falls back to an ordinary leave when the session cannot be stored."""
+        service = self._service
+        async with service.serial.hold(conn):
+            member = service.presence.get(conn)
+            room = member.room if member is not None else DEFAULT_ROOM
+            session = self._session(pid, sid, room, member, form)
+            try:
+                await self.recovery.keep(session)
+            except Exception as exc:
+                if not isinstance(exc, StoreFailed):  # that one said why, once
+                    log.warning("could not keep a session to recover: %s", exc)
+                if member is not None:
+                    await service.drop_member(member)
+                return
+            if member is None:
+                return
+            if await service.detach(member):
+                await service.announce(
+                    [TypingChanged(room, member.name, False, member.conn)]
+                )
+            if not service.draining:  # a restart parks stored sessions
+                self.recovery.expire_later(session, self._expired)
+
+    async def _expired(self, session: Session) -> None:
+        """Nobody came back for a session in time: now it left."""
+        assert session.name is not None
+        service = self._service
+        member = Member(
+            door="sio", conn="sio:" + session.sid, name=session.name, room=session.room
+        )
+        async with service.serial.hold(member.conn):
+            if service.presence.get(member.conn) is not None:
+                return  # came back by itself (a join on the same id)
+            if await service.directory.release(member):
+                await service.announce([MemberLeft(session.room, session.name)])
+
+    # Restarts ------------------------------------------------------------
+
+    async def park(self, until: float) -> None:
+        """Shutting down one process: remember who is here, so that those who
+        reconnect before ``until`` (epoch s) come back without a 'joined'."""
+        members = [
+            [m.room, m.name, m.conn, m.client]
+            for m in self._service.presence.members()
+            if m.client
+        ]
+        roster = {"until": until, "members": members}
+        await self._service.store.keep("roster", orjson.dumps(roster).decode())
+
+    async def unpark(self, now: float) -> float:
+        """At start: the last run's members get their names back for a while.
+        Returns until when (0 if nobody was parked)."""
+        directory, store = self._service.directory, self._service.store
+        if not isinstance(directory, LocalDirectory):
+            return 0.0
+        # Recoverable sessions hold their names until each one's window ends
+        # (the latest of those is the deadline here).
+        sessions = await self.recovery.stored() if self.recovery.enabled else []
+        holders = [
+            Holder(s.room, s.name, "sio:" + s.sid, s.client, AWAY)
+            for s in sessions
+            if s.name is not None
+        ]
+        until = max((s.expires for s in sessions), default=0.0)
+        raw = await store.kept("roster")
+        if raw is not None:
+            await store.keep("roster", None)
+            roster = orjson.loads(raw)
+            if roster["until"] > now:
+                holders += [
+                    Holder(r, n, c, k, AWAY) for r, n, c, k in roster["members"]
+                ]
+                until = max(until, float(roster["until"]))
+        directory.park(holders)
+        return until if holders else 0.0
