@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.helpers import SioClient, eventually
@@ -12,10 +14,15 @@ from tests.node_client import TRANSPORTS
 from tests.server_process import StartProcess
 
 
-async def rejoining(url: str, name: str, transport: str) -> tuple[SioClient, list[Any]]:
+async def rejoining(
+    url: str, name: str, transport: str, http: aiohttp.ClientSession
+) -> tuple[SioClient, list[Any]]:
     """python-socketio's AsyncClient that joins in its connect handler, as a
-    bot would, so every reconnect joins again; the join replies so far."""
-    client = SioClient(reconnection=True, reconnection_delay=0.2)
+    bot would, so every reconnect joins again; the join replies so far.
+
+    On our HTTP session: python-engineio makes one of its own per connection
+    attempt and, reconnecting across a restart, can leave one unclosed."""
+    client = SioClient(reconnection=True, reconnection_delay=0.2, http_session=http)
     replies: list[Any] = []
 
     async def on_reply(reply: Any) -> None:
@@ -31,14 +38,23 @@ async def rejoining(url: str, name: str, transport: str) -> tuple[SioClient, lis
     return client, replies
 
 
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_clients_reconnect_by_themselves_across_a_restart(
-    tmp_path: Path, start_process: StartProcess, transport: str
+    tmp_path: Path,
+    start_process: StartProcess,
+    transport: str,
+    http: aiohttp.ClientSession,
 ) -> None:
     server = await start_process(tmp_path / "chat.db")
     (ann, ann_joins), (bob, bob_joins) = [
-        await rejoining(server.url, name, transport) for name in ("ann", "bob")
+        await rejoining(server.url, name, transport, http) for name in ("ann", "bob")
     ]
     await ann.inbox.wait("user_joined", lambda u: u["name"] == "bob")
     seen = len(ann.inbox.items), len(bob.inbox.items)
