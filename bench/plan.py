@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadgen import LoadRun
-from servers import CLUSTER, IN_MEMORY, NODE, ONE_COMMIT, PYTHON
+from servers import ADMIN, CLUSTER, IN_MEMORY, NODE, ONE_COMMIT, PYTHON
 
 Value = float | str | None
 GROUPS = (
@@ -247,7 +247,8 @@ def _fanouts(
 def build(ns: argparse.Namespace) -> list[Case]:
     """Every case the command line asks for, in GROUPS order."""
     c, scale = ns.concurrency, ns.timeout_scale
-    cases = _fanouts("fanout", ns.fanout, ns, (NODE, PYTHON))
+    # The Admin UI on: what it costs a broadcast when nobody watches.
+    cases = _fanouts("fanout", ns.fanout, ns, (NODE, PYTHON, ADMIN))
     for clients, hz, seconds in _sizes(ns.rate, 3):
         t = 30 + clients**2 / 50_000 + seconds + ns.drain
         params = {

@@ -41,6 +41,8 @@ ONE_COMMIT = "python --max-group 1"
 """PYTHON with one commit per message."""
 IN_MEMORY = "python :memory:"
 """PYTHON with its history in memory."""
+ADMIN = "python --admin-password"
+"""PYTHON with the Admin UI's /admin namespace on (nobody watching)."""
 CLUSTER = "python ×2 over Redis"
 """Two app.py processes sharing a redis-server (history in Redis Streams), all
 three on the server's core; clients alternate between the two."""
@@ -59,6 +61,8 @@ def command(
         args += ["--max-group", "1"]
     if name == IN_MEMORY:
         args[-1] = ":memory:"
+    if name == ADMIN:
+        args += ["--admin-password", "bench"]
     if redis_url:
         args += ["--redis-url", redis_url]
     return [*python, *args, *extra]
