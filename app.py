@@ -14,6 +14,7 @@ import jinja2
 from aiohttp import WSCloseCode, web
 
 from chat.fanout import Fanout
+from chat.history import StoreFailed
 from chat.limits import Limits
 from chat.recovery import Recovery
 from chat.rules import ChatError
@@ -23,7 +24,6 @@ from cluster.directory import RedisDirectory
 from cluster.node import make_node, running
 from config import Config, load_config
 from events import create_sio
-from store import StoreFailed
 from web import admin_ui, api, metrics, pages
 from web.bounds import Bounds
 from web.keys import BOUNDS, CONFIG, HTTP_DOOR, NODE, SERVICE, WS_DOOR

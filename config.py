@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from store.base import sqlite_path
-from web.proxies import problems as proxy_problems
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -239,7 +237,10 @@ def validate(config: Config) -> list[str]:
         ("redis://", "rediss://", "unix://")
     ):
         problems.append("--redis-url must start with redis://, rediss:// or unix://")
-    problems.extend(proxy_problems(config.trusted_proxies))
+    try:
+        proxy_networks(config.trusted_proxies)
+    except ValueError as exc:
+        problems.append(f"--trusted-proxies: {exc}")
     try:
         sqlite_path(config.db)
     except ValueError as exc:
@@ -260,3 +261,27 @@ def validate(config: Config) -> list[str]:
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         problems.append("--log-level must be debug, info, warning or error")
     return problems
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def proxy_networks(cidrs: str) -> list[Network]:
+    """The networks in ``--trusted-proxies``; ValueError for one that is not."""
+    return [
+        ipaddress.ip_network(cidr.strip(), strict=False)
+        for cidr in cidrs.split(",")
+        if cidr.strip()
+    ]
+
+
+def sqlite_path(url: str) -> str:
+    """The database path in ``--db``; ValueError for a URL of another kind."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    if "://" in url:
+        raise ValueError(
+            f"--db {url!r} is unsupported: use a path or sqlite:///path "
+            "(Redis is --redis-url)"
+        )
+    return url

@@ -40,7 +40,7 @@ from chat.models import (
 )
 from chat.stats import Stats
 from cluster.connection import CHANNEL, PREFIX, close_quietly, connect, guarded
-from store.redis import RedisStore
+from cluster.history import RedisStore
 
 log = logging.getLogger(__name__)
 PROBE_EVERY = 2.0

@@ -32,7 +32,7 @@ def connect(url: str, *, listener: bool = False) -> Redis:
     run, as Redis answers before it closes a connection. A timeout is not
     retried here: the command may have run, or run later, once a stalled
     Redis wakes, and running a script such as the append twice stores twice.
-    Whoever must know retries by itself, idempotently (see store/redis.py).
+    Whoever must know retries by itself, idempotently (see cluster/history.py).
     A listener has no read timeout: an idle subscription is not an error
     (redis-py's default 5 s would drop and resubscribe it, losing what was
     published meanwhile); a silent one is found by the bus's probes instead.

@@ -18,18 +18,19 @@ from typing import Any
 
 from chat.bus import Bus, LocalBus
 from chat.directory import Directory, LocalDirectory
+from chat.history import HistoryStore
 from chat.limits import Buckets, LocalBuckets
 from chat.service import ChatService
 from chat.stats import Stats
 from cluster.bus import RedisBus
 from cluster.connection import connect, process_id
 from cluster.directory import RedisDirectory
+from cluster.history import RedisStore
 from cluster.limits import RedisBuckets
 from cluster.sessions import RedisSessions
 from cluster.upkeep import upkeep
 from config import Config
-from store import HistoryStore, make_store
-from store.redis import RedisStore
+from store import make_store
 from web.sessions import Sessions, SessionStore
 
 log = logging.getLogger(__name__)

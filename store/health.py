@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from store.base import StoreFailed
+from chat.history import StoreFailed
 
 log = logging.getLogger("store")
 

@@ -13,9 +13,9 @@ from typing import TypeVar
 
 import aiosqlite
 
+from chat.history import StoreFailed, retention_cutoff
 from chat.models import Message, NewMessage
 from chat.rules import MAX_ID
-from store.base import StoreFailed, retention_cutoff
 from store.health import Health
 from store.last_ids import ROOMS_CACHED, LastIds
 from store.sqlite_file import FileWatch, check_before_open, describe, lock, os_words

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import stat
 
-from store.base import StoreFailed
+from chat.history import StoreFailed
 
 HEADER = b"SQLite format 3\x00"
 _LOW_SPACE = 1 << 20

@@ -15,16 +15,14 @@ import re
 
 from aiohttp import web
 
+from config import proxy_networks
+
 _PREFIX = re.compile(r"(/[A-Za-z0-9_.~-]+)*")
 
 
 class TrustedProxies:
     def __init__(self, cidrs: str = "") -> None:
-        self._networks = [
-            ipaddress.ip_network(cidr.strip(), strict=False)
-            for cidr in cidrs.split(",")
-            if cidr.strip()
-        ]
+        self._networks = proxy_networks(cidrs)
 
     def trusts(self, address: str) -> bool:
         try:
@@ -73,11 +71,3 @@ PROXIES = web.AppKey("proxies", TrustedProxies)
 def of(request: web.Request) -> TrustedProxies:
     """The app's trusted proxies (set by create_app)."""
     return request.app[PROXIES]
-
-
-def problems(cidrs: str) -> list[str]:
-    try:
-        TrustedProxies(cidrs)
-    except ValueError as exc:
-        return [f"--trusted-proxies: {exc}"]
-    return []

@@ -240,7 +240,7 @@ async def test_the_bus_stops_even_when_its_read_eats_the_cancellation(
 
     from chat.stats import Stats
     from cluster.bus import RedisBus
-    from store.redis import RedisStore
+    from cluster.history import RedisStore
 
     real = PubSub.get_message
     eaten: list[bool] = []

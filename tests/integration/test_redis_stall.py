@@ -77,7 +77,7 @@ async def test_a_stall_past_the_bound_is_told_as_unconfirmed_not_as_failed(
 ) -> None:
     """Redis asleep longer than the append keeps asking: the line may be
     stored when it wakes, so the sender must not hear that it failed."""
-    from store import redis as redis_store
+    from cluster import history as redis_store
 
     monkeypatch.setattr(redis_store, "APPEND_WITHIN", 1.0)
     server = await make_server(redis_url=redis_server.url)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from chat.history import HistoryStore
 from cluster.connection import connect
-from store.base import HistoryStore
-from store.redis import RedisStore
+from cluster.history import RedisStore
 from store.sqlite import SQLiteStore
 from tests.redis_server import RedisServer
 from tests.stores import DAY_MS, msg

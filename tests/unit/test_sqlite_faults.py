@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from chat.history import StoreFailed
 from chat.models import NewMessage
-from store import StoreFailed, sqlite as sqlite_module
+from store import sqlite as sqlite_module
 from store.sqlite import SQLiteStore
 from tests.helpers import remove_database
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from chat.history import StoreFailed
 from chat.models import NewMessage
-from store import StoreFailed, make_store
+from store import make_store
 from store.sqlite import SQLiteStore
 from tests.stores import DAY_MS, msg
 

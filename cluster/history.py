@@ -30,10 +30,10 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, TimeoutError as RedisTimeout
 
+from chat.history import StoreFailed, retention_cutoff
 from chat.models import Message, NewMessage
 from chat.rules import ChatError
 from cluster.connection import CHANNEL, PREFIX, guarded, unavailable, unconfirmed
-from store.base import StoreFailed, retention_cutoff
 
 _APPEND = """
 local prefix, proc, cap, channel, epoch, token, keep =

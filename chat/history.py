@@ -1,4 +1,6 @@
-"""The history store interface, and the SQLite one picked from ``--db``."""
+"""The history store interface: what the core asks of a backend that keeps
+every room's messages (SQLite in :mod:`store`, Redis Streams in
+:mod:`cluster.history`)."""
 
 from __future__ import annotations
 
@@ -93,26 +95,3 @@ class HistoryStore(Protocol):
 def retention_cutoff(now_ms: int, days: float) -> int | None:
     """Messages older than this (ms) are past ``--retention-days``; None: keep all."""
     return now_ms - int(days * 86_400_000) if days > 0 else None
-
-
-def make_store(url: str, *, retention_days: float, room_cap: int) -> HistoryStore:
-    """A file path, ``sqlite:///relative.db``, ``sqlite:////abs.db`` or ``:memory:``.
-
-    The store is returned unopened; the app opens it in its cleanup context.
-    """
-    from store.sqlite import SQLiteStore
-
-    path = sqlite_path(url)
-    return SQLiteStore(path, retention_days=retention_days, room_cap=room_cap)
-
-
-def sqlite_path(url: str) -> str:
-    """The database path in ``--db``; ValueError for a URL of another kind."""
-    if url.startswith("sqlite:///"):
-        return url.removeprefix("sqlite:///")
-    if "://" in url:
-        raise ValueError(
-            f"--db {url!r} is unsupported: use a path or sqlite:///path "
-            "(Redis is --redis-url)"
-        )
-    return url
