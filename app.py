@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 import time
@@ -13,6 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
+from chat.bounds import Bounds
 from chat.fanout import Fanout
 from chat.history import StoreFailed
 from chat.limits import Limits
@@ -20,16 +22,15 @@ from chat.recovery import Recovery
 from chat.rules import ChatError
 from chat.service import ChatService
 from chat.stats import Stats
-from cluster.directory import RedisDirectory
-from cluster.node import make_node, running
 from config import Config, load_config
 from events import create_sio
+from events.admin import Admin
+from factory import make_backends
+from plumbing.proxies import PROXIES, TrustedProxies
 from web import admin_ui, api, metrics, pages
-from web.bounds import Bounds
-from web.keys import BOUNDS, CONFIG, HTTP_DOOR, NODE, SERVICE, WS_DOOR
+from web.http_door import HttpDoor
+from web.keys import BACKENDS, BOUNDS, CONFIG, HTTP_DOOR, SERVICE, WS_DOOR
 from web.listener import raise_open_files, run
-from web.proxies import PROXIES, TrustedProxies
-from web.sessions import HttpDoor
 from web.ws import WebSocketDoor
 
 log = logging.getLogger("chat")
@@ -58,30 +59,30 @@ def create_app(config: Config | None = None) -> web.Application:
     app[PROXIES] = TrustedProxies(config.trusted_proxies)
     stats = Stats()
     fanout = Fanout(stats)
-    node = make_node(config, stats)
-    app[NODE] = node
+    backends = make_backends(config, stats)
+    app[BACKENDS] = backends
     service = ChatService(
-        node.store,
+        backends.store,
         fanout,
-        directory=node.directory,
-        bus=node.bus,
+        directory=backends.directory,
+        bus=backends.bus,
         history=config.history,
         max_group=config.max_group,
-        limits=Limits(config.rate_limit, config.rate_burst, node.buckets),
+        limits=Limits(config.rate_limit, config.rate_burst, backends.buckets),
         recovery=Recovery(
-            node.store,
+            backends.store,
             config.recovery_window,
-            process=node.process,
+            process=backends.process,
         ),
     )
     app[SERVICE] = service
-    sio, admin = create_sio(config, service, bounds.connections, node.process)
+    sio, admin = create_sio(config, service, bounds.connections, backends.process)
     sio.attach(app)
     app[WS_DOOR] = WebSocketDoor(
-        config.max_unsent, node.process, fanout.stats, bounds.connections
+        config.max_unsent, backends.process, fanout.stats, bounds.connections
     )
     fanout.add_door("ws", app[WS_DOOR])
-    app[HTTP_DOOR] = HttpDoor(node.sessions)
+    app[HTTP_DOOR] = HttpDoor(backends.sessions)
     fanout.add_door("http", app[HTTP_DOOR])
 
     aiohttp_jinja2.setup(
@@ -91,11 +92,12 @@ def create_app(config: Config | None = None) -> web.Application:
     )
     pages.setup(app)
     api.setup(app)
-    metrics.setup(app, sio)
+    metrics.setup(app, sio.transports)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background)
     if admin is not None:
-        admin_ui.setup(app, admin, node, config.redis_url)
+        admin_ui.setup(app)
+        app.cleanup_ctx.append(functools.partial(_admin, admin))
 
     async def close_connections(app: web.Application) -> None:
         # End sessions without a Socket.IO DISCONNECT or an Engine.IO CLOSE
@@ -105,10 +107,7 @@ def create_app(config: Config | None = None) -> web.Application:
         # disconnect handler may wait on a Redis that is away.
         service.draining = True
         with contextlib.suppress(Exception):
-            if isinstance(node.directory, RedisDirectory):
-                await node.directory.heartbeat(config.shutdown_grace)
-            else:
-                await service.resumption.park(time.time() + config.shutdown_grace)
+            await backends.park(service, config.shutdown_grace)
         closing = sio.end_all(WSCloseCode.GOING_AWAY)
         if closing:
             _, stuck = await asyncio.wait(closing, timeout=1.0)
@@ -126,12 +125,26 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     service = app[SERVICE]
     await service.store.open()
     try:
-        async with running(app[NODE], service):
+        async with app[BACKENDS].running(service):
             service.start()
             yield
             await service.stop()  # commits what is queued while Redis is there
     finally:
         await service.store.close()
+
+
+async def _admin(admin: Admin, app: web.Application) -> AsyncIterator[None]:
+    """With Redis: the relay, and this process's stats every 2 s."""
+    relaying = app[BACKENDS].relay_admin(admin)
+    relay = None
+    if relaying is not None:
+        relay = asyncio.create_task(relaying, name="admin-relay")
+        admin.start()
+    yield
+    if relay is not None:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+    await admin.close()
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 
 import orjson
 
-from store.base import HistoryStore
+from chat.history import HistoryStore
 
 log = logging.getLogger(__name__)
 MAX_PID = 64

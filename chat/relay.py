@@ -19,9 +19,9 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 
 from chat.fanout import Fanout
+from chat.history import HistoryStore
 from chat.models import ChatEvent, Message, MessagePosted
 from chat.stats import Stats
-from store.base import HistoryStore
 
 log = logging.getLogger(__name__)
 REPAIR_LIMIT = 5000

@@ -12,24 +12,64 @@ ids, for the plain WebSocket door) until their windows end.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 import orjson
 
-from chat.directory import AWAY, Holder, LocalDirectory
-from chat.models import Joined, Member, MemberLeft, TypingChanged
+from chat.bus import Bus
+from chat.directory import AWAY, Directory, Holder, LocalDirectory
+from chat.history import HistoryStore, StoreFailed
+from chat.locks import KeyedLock
+from chat.models import ChatEvent, Joined, Member, MemberLeft, TypingChanged
+from chat.presence import Presence
 from chat.recovery import Recovery, Resume, Session
+from chat.relay import Relay
 from chat.rules import DEFAULT_ROOM, JoinRequest
-from store.base import StoreFailed
-
-if TYPE_CHECKING:
-    from chat.service import ChatService
 
 log = logging.getLogger(__name__)
 
 
+class Core(Protocol):
+    """What a resumption reads of the service (:class:`chat.service.ChatService`)."""
+
+    @property
+    def presence(self) -> Presence: ...
+
+    @property
+    def store(self) -> HistoryStore: ...
+
+    @property
+    def directory(self) -> Directory: ...
+
+    @property
+    def relay(self) -> Relay: ...
+
+    @property
+    def recovery(self) -> Recovery: ...
+
+    @property
+    def bus(self) -> Bus: ...
+
+    @property
+    def draining(self) -> bool: ...
+
+    @property
+    def serial(self) -> KeyedLock: ...
+
+    async def rejoin(
+        self, door: str, conn: str, request: JoinRequest, address: str
+    ) -> Joined: ...
+
+    async def detach(self, member: Member) -> bool: ...
+
+    async def drop_member(self, member: Member) -> None: ...
+
+    async def announce(self, events: Sequence[ChatEvent]) -> None: ...
+
+
 class Resumption:
-    def __init__(self, service: ChatService) -> None:
+    def __init__(self, service: Core) -> None:
         self._service = service
         self.recovery = service.recovery
 
@@ -167,12 +207,10 @@ class Resumption:
         roster = {"until": until, "members": members}
         await self._service.store.keep("roster", orjson.dumps(roster).decode())
 
-    async def unpark(self, now: float) -> float:
-        """At start: the last run's members get their names back for a while.
-        Returns until when (0 if nobody was parked)."""
-        directory, store = self._service.directory, self._service.store
-        if not isinstance(directory, LocalDirectory):
-            return 0.0
+    async def unpark(self, directory: LocalDirectory, now: float) -> float:
+        """At start, one process alone: the last run's members get their
+        names back for a while. Returns until when (0 if nobody was parked)."""
+        store = self._service.store
         # Recoverable sessions hold their names until each one's window ends
         # (the latest of those is the deadline here).
         sessions = await self.recovery.stored() if self.recovery.enabled else []

@@ -13,10 +13,10 @@ import asyncio
 import logging
 import time
 
+from chat.history import HistoryStore, StoreFailed
 from chat.models import Message, MessagePosted, NewMessage
 from chat.relay import Relay
 from chat.rules import ChatError, shutting_down
-from store.base import HistoryStore, StoreFailed
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 10_000

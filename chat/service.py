@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from chat.bus import Bus, LocalBus
 from chat.directory import Directory, Holder, LocalDirectory
 from chat.fanout import Fanout
+from chat.history import HistoryStore
 from chat.limits import Limits
 from chat.locks import KeyedLock
 from chat.models import (
@@ -38,8 +39,7 @@ from chat.rules import (
 )
 from chat.sequencer import Sequencer
 from chat.stats import Stats
-from chat.typing import Typists
-from store.base import HistoryStore
+from chat.typists import Typists
 
 log = logging.getLogger(__name__)
 CATCHUP_LIMIT = 5000

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from chat.models import Member
+from chat.sessions import Session, new_session
 from cluster.connection import PREFIX, guarded
-from web.sessions import Session, new_session
 
 
 class RedisSessions:

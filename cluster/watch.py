@@ -1,7 +1,7 @@
 """The Admin UI over several processes (``--redis-url``): every process's
 admin events go out on one channel, and whichever process serves an Admin UI
 hands the others' to it, so the UI lists every server by its ``serverId``
-and every socket of the deployment (see :mod:`events.admin`).
+and every socket of the deployment (the door is :class:`chat.backends.AdminEvents`).
 
 Losing an envelope only costs the UI a line until the next ``server_stats``
 (every 2 s): nothing here is retried.
@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from chat.backends import AdminEvents
 from cluster.connection import PREFIX, close_quietly, connect
-from events.admin import Admin
 
 log = logging.getLogger(__name__)
 ADMIN_CHANNEL = PREFIX + "admin"
@@ -24,7 +24,7 @@ BACKOFF_MAX = 5.0
 
 
 class AdminRelay:
-    def __init__(self, url: str, redis: Any, process: str, admin: Admin) -> None:
+    def __init__(self, url: str, redis: Any, process: str, admin: AdminEvents) -> None:
         self._url = url
         self._redis = redis
         self._process = process

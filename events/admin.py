@@ -32,7 +32,8 @@ from chat.models import Member
 from chat.service import ChatService
 from chat.stats import Stats, total
 from events.door import SocketIODoor, conn_id
-from events.engine import NAMESPACE, ChatServer, Link
+from events.engine import NAMESPACE, ChatServer
+from events.link import Link
 
 ADMIN = "/admin"
 STATS_EVERY = 2.0

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from engineio import packet as eio_packet
 
-from web.wire import BINARY, frame
+from plumbing.ws_frames import BINARY, frame
 
 
 class OrjsonCodec:

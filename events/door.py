@@ -31,7 +31,8 @@ from chat.recovery import offset
 from chat.rules import DEFAULT_ROOM
 from chat.stats import Stats
 from events.codec import event_text, frames, message_packet
-from events.engine import ChatServer, Link
+from events.engine import ChatServer
+from events.link import Link
 
 PREFIX = "sio:"
 

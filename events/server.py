@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from chat.bounds import PerAddress
 from chat.service import ChatService
 from config import Config
-from events import connection, messages, typing
+from events import connection, messages, typing_events
 from events.admin import Admin, WatchedDoor
 from events.codec import OrjsonCodec
 from events.door import SocketIODoor
 from events.engine import ChatServer
-from web.bounds import PerAddress
 
 MAX_PACKET = 64 * 1024
 """Bytes; far above a 2,000-character message, far below a memory problem."""
@@ -62,6 +62,6 @@ def create_sio(
         door = WatchedDoor(sio, service.stats, admin, epoch)
     connection.register(sio, door, service)
     messages.register(sio, door, service)
-    typing.register(sio, door, service)
+    typing_events.register(sio, door, service)
     service.fanout.add_door("sio", door)
     return sio, admin

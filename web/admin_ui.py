@@ -8,17 +8,12 @@ Only with ``--admin-password``; the page itself holds no secret, the
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
 from functools import cache
 
 from aiohttp import web
 
-from cluster.node import Node
-from cluster.watch import AdminRelay
-from events.admin import Admin
-from web import proxies
+from plumbing import proxies
 from web.pages import ROOT
 
 UI_DIST = ROOT / "node_modules" / "@socket.io" / "admin-ui" / "ui" / "dist"
@@ -51,7 +46,7 @@ async def to_index(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(proxies.of(request).prefix(request) + "/admin/")
 
 
-def setup(app: web.Application, admin: Admin, node: Node, redis_url: str) -> None:
+def setup(app: web.Application) -> None:
     if not (UI_DIST / "index.html").is_file():
         raise SystemExit(
             f"--admin-password: the Admin UI is not installed ({UI_DIST}); "
@@ -61,20 +56,3 @@ def setup(app: web.Application, admin: Admin, node: Node, redis_url: str) -> Non
     app.router.add_get("/admin/", index)
     app.router.add_static("/admin/mdi/", MDI)
     app.router.add_static("/admin/", UI_DIST)
-
-    async def running(app: web.Application) -> AsyncIterator[None]:
-        """With Redis: the relay, and this process's stats every 2 s."""
-        relay = None
-        if node.shared:
-            relay = asyncio.create_task(
-                AdminRelay(redis_url, node.redis, node.process, admin).run(),
-                name="admin-relay",
-            )
-            admin.start()
-        yield
-        if relay is not None:
-            relay.cancel()
-            await asyncio.gather(relay, return_exceptions=True)
-        await admin.close()
-
-    app.cleanup_ctx.append(running)

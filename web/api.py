@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
+from chat.bounds import refusal
 from chat.models import Message
 from chat.rules import (
     BOTH_BOUNDS,
@@ -31,12 +32,11 @@ from chat.rules import (
     shutting_down,
     unpaired_surrogate,
 )
-from web import proxies
-from web.bounds import refusal
+from chat.sessions import Session
+from plumbing import proxies
+from plumbing.origin import request_allowed
 from web.keys import BOUNDS, CONFIG, HTTP_DOOR, SERVICE
 from web.openapi import spec
-from web.origin import request_allowed
-from web.sessions import Session
 
 log = logging.getLogger(__name__)
 MAX_WAIT = 30.0

@@ -29,10 +29,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from chat.bounds import Bounds
 from chat.rules import ChatError
-from web.bounds import Bounds
+from plumbing.proxies import PROXIES, TrustedProxies
 from web.keys import BOUNDS
-from web.proxies import PROXIES, TrustedProxies
 
 log = logging.getLogger(__name__)
 RETRY = 0.25

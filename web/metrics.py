@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,16 +13,18 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from events.engine import ChatServer, Link
 from web.keys import SERVICE, WS_DOOR
+
+Transports = Callable[[], Mapping[str, int]]
+"""The Socket.IO door's open sessions by transport (``websocket``, ``polling``)."""
 
 
 class _Counts(Collector):
     """What the server counts anyway, read when scraped."""
 
-    def __init__(self, app: web.Application, sio: ChatServer) -> None:
+    def __init__(self, app: web.Application, transports: Transports) -> None:
         self._app = app
-        self._sio = sio
+        self._transports = transports
 
     def collect(self) -> Iterator[Metric]:
         app = self._app
@@ -38,11 +39,7 @@ class _Counts(Collector):
             "Open connections (HTTP: members joined through a session).",
             labels=["door", "transport"],
         )
-        transports: Counter[str] = Counter(
-            "websocket" if link.outlet is not None else "polling"
-            for link in self._sio.eio.sockets.values()
-            if isinstance(link, Link)
-        )
+        transports = self._transports()
         for transport in ("websocket", "polling"):
             connections.add_metric(["sio", transport], transports[transport])
         connections.add_metric(["ws", "websocket"], app[WS_DOOR].peers())
@@ -57,6 +54,6 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-def setup(app: web.Application, sio: ChatServer) -> None:
-    app[SERVICE].stats.registry.register(_Counts(app, sio))
+def setup(app: web.Application, transports: Transports) -> None:
+    app[SERVICE].stats.registry.register(_Counts(app, transports))
     app.router.add_get("/metrics", metrics)

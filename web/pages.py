@@ -10,9 +10,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from chat.rules import ChatError, check_room
-from web import proxies, ws
-from web.keys import BOUNDS, CONFIG, NODE, SERVICE, WS_DOOR
-from web.origin import request_allowed
+from plumbing import proxies
+from plumbing.origin import request_allowed
+from web import ws
+from web.keys import BACKENDS, BOUNDS, CONFIG, SERVICE, WS_DOOR
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_DIST = ROOT / "node_modules" / "socket.io-client" / "dist"
@@ -83,9 +84,9 @@ async def health(request: web.Request) -> web.Response:
     """Liveness. One process: also 503 while its database cannot save
     (someone must act). Shared: Redis being away is /readyz's to say."""
     service = request.app[SERVICE]
-    node = request.app[NODE]
+    backends = request.app[BACKENDS]
     problem = service.sequencer.failure
-    if problem is None and not node.shared:
+    if problem is None and not backends.shared:
         problem = await service.store.problem()
     return web.json_response(
         {
@@ -105,7 +106,7 @@ async def ready(request: web.Request) -> web.Response:
     """Readiness: can this process serve the chat now (store, Redis, bus)?"""
     app = request.app
     problem = app[SERVICE].sequencer.failure or app[BOUNDS].fds.problem
-    problem = problem or await app[NODE].problem()
+    problem = problem or await app[BACKENDS].problem()
     if problem is not None:
         return web.json_response({"ok": False, "problem": problem}, status=503)
     return web.json_response({"ok": True})

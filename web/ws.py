@@ -1,7 +1,7 @@
 """The plain WebSocket door: ``ws://HOST:PORT/ws`` and ``ws://HOST:PORT/``.
 
 Frames are built once per broadcast and written to each reader's transport
-through an :class:`~web.wire.Outlet`: no task or queue per connection, and a
+through an :class:`~plumbing.ws_frames.Outlet`: no task or queue per connection, and a
 reader that leaves more than ``--max-unsent`` bytes unread is dropped (it can
 reconnect and catch up) rather than silently skipped.
 """
@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from chat.bounds import PerAddress
 from chat.fanout import runs
 from chat.models import (
     ChatEvent,
@@ -31,9 +32,9 @@ from chat.models import (
 from chat.rules import ChatError, internal_error
 from chat.service import ChatService
 from chat.stats import Stats
-from web import frames, proxies
-from web.bounds import PerAddress
-from web.wire import Outlet, frame
+from plumbing import proxies
+from plumbing.ws_frames import Outlet, frame
+from web import frames
 
 log = logging.getLogger(__name__)
 

@@ -327,12 +327,12 @@ async def test_a_process_taken_for_gone_claims_its_members_names_again(
     """Only this process lost Redis long enough for its key to expire, and
     another swept its members: on its next heartbeat it takes them back."""
     from cluster.directory import RedisDirectory
-    from web.keys import NODE
+    from web.keys import BACKENDS
 
     server = await make_server(redis_url=redis_server.url, process_timeout=3)
     ann = await SioClient().connect(url_of(server))
     await ann.join("ann")
-    directory = server.app[NODE].directory
+    directory = server.app[BACKENDS].directory
     assert isinstance(directory, RedisDirectory)
     # Another process, connected to Redis all along, sweeps it the moment
     # its key is gone (between two of its heartbeats, 1 s apart).

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from web.bounds import TOO_MANY, Bounds, Exhaustion, PerAddress
+from chat.bounds import TOO_MANY, Bounds, Exhaustion, PerAddress
 
 
 def test_an_address_is_refused_at_its_limit_and_others_are_not() -> None:
@@ -37,7 +37,7 @@ def test_the_refusal_says_what_and_how_many() -> None:
 def test_a_refused_address_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     slots = PerAddress(1, "connections")
     slots.take("10.0.0.1")
-    with caplog.at_level(logging.WARNING, "web.bounds"):
+    with caplog.at_level(logging.WARNING, "chat.bounds"):
         for _ in range(5):
             slots.take("10.0.0.1")
     assert len(caplog.records) == 1
@@ -48,7 +48,7 @@ def test_running_out_of_descriptors_is_said_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fds = Exhaustion()
-    with caplog.at_level(logging.INFO, "web.bounds"):
+    with caplog.at_level(logging.INFO, "chat.bounds"):
         for _ in range(10):
             fds.hit(OSError(errno.EMFILE, "Too many open files"))
         assert fds.problem == "out of file descriptors: Too many open files"

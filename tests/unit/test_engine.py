@@ -24,7 +24,8 @@ from engineio import async_socket, base_server as eio_base_server, base_socket
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from socketio import base_manager, base_server
 
-from events.engine import ChatServer, Engine, Link
+from events.engine import ChatServer, Engine
+from events.link import Link
 
 RELIED_ON: dict[str, tuple[Any, str]] = {
     # replaced by Engine._handle_connect

@@ -3,7 +3,7 @@ from __future__ import annotations
 from aiohttp.test_utils import make_mocked_request
 
 from config import Config, validate
-from web.proxies import TrustedProxies
+from plumbing.proxies import TrustedProxies
 
 
 def request(peer: str, **headers: str):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chat import service as service_module, typing as typing_module
+from chat import service as service_module, typists as typists_module
 from chat.limits import Limits
 from chat.models import (
     ChatEvent,
@@ -232,7 +232,7 @@ async def test_rate_limit(door: RecordingDoor) -> None:
 async def test_typing_changes_clear_on_post_and_expire(
     service: ChatService, door: RecordingDoor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(typing_module, "TYPING_TIMEOUT", 0.05)
+    monkeypatch.setattr(typists_module, "TYPING_TIMEOUT", 0.05)
     await service.join("t", "c1", "alice")
     await service.typing("c1", True)
     await service.typing("c1", True)  # no change, no event

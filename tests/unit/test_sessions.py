@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from web.sessions import Sessions
+from chat.sessions import Sessions
 
 
 class Clock:

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from web import proxies
+from plumbing import proxies
 
 Allowed = str | list[str]
 
