@@ -3,8 +3,8 @@
 Each door (Socket.IO, plain WebSocket, HTTP) registers itself here. The core
 decides who is in which room; the fan-out tells the member's door to attach
 or detach the connection, and :meth:`Fanout.publish` hands every event to
-every door in order. A distributed backend (Redis) plugs in here later, so
-the doors never learn where an event came from.
+every door in order. Events from other processes (the bus) come through here
+too, so the doors never learn where an event came from.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ that sent it (a process skips its own; it delivered them already):
 - ``{"p", "ep", "m": [[room, id, name, text, ts], ...]}``: a committed group
   of epoch ``ep``, published by the store's script in the same step that
   stored it (a group of another epoch than ours: Redis was flushed, see
-  :meth:`chat.service.ChatService.new_epoch`);
+  ``new_epoch`` in :meth:`factory.Shared.running`);
 - ``{"p", "e": [...]}``: joins, leaves and typing;
 - ``{"p", "ep"}``: the history was reset, a new epoch began;
 - ``{"p", "k": [process, conn]}``: drop ``conn`` quietly, its nickname was

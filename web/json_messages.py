@@ -1,4 +1,4 @@
-"""The plain WebSocket protocol as plain functions: parse a frame, build one.
+"""The plain WebSocket door's JSON messages as plain functions: parse one, build one.
 
 Frames follow the tutorial's first snippet, which reads ``JSON.parse(data)``
 and switches on ``msg.type``. That client inserts text with jQuery

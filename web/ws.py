@@ -34,7 +34,7 @@ from chat.service import ChatService
 from chat.stats import Stats
 from plumbing import proxies
 from plumbing.ws_frames import Outlet, frame
-from web import frames
+from web import json_messages
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +52,20 @@ class Peer:
 
 
 def _framed(items: Sequence[dict[str, Any]]) -> bytes:
-    return b"".join(frame(frames.encode(item)) for item in items)
+    return b"".join(frame(json_messages.encode(item)) for item in items)
 
 
 def render(event: ChatEvent) -> dict[str, Any]:
     """The frame every reader in the room gets for ``event``."""
     match event:
         case MessagePosted(message=m):
-            return frames.usermsg(m)
+            return json_messages.usermsg(m)
         case MemberJoined(name=name):
-            return frames.notice(frames.JOIN_NOTICE, name, "join")
+            return json_messages.notice(json_messages.JOIN_NOTICE, name, "join")
         case MemberLeft(name=name):
-            return frames.notice(frames.LEAVE_NOTICE, name, "leave")
+            return json_messages.notice(json_messages.LEAVE_NOTICE, name, "leave")
         case TypingChanged(name=name, typing=typing):
-            return frames.typing(name, typing)
+            return json_messages.typing(name, typing)
     raise TypeError(event)  # pragma: no cover - ChatEvent is closed
 
 
@@ -139,10 +139,10 @@ class WebSocketDoor:
             return
         history = not joined.catchup
         peer.send(
-            frames.joined(joined),
-            *(frames.usermsg(m, history=history) for m in joined.history),
-            frames.users(joined.member.room, joined.users),
-            *(frames.usermsg(m) for m in joined.live),
+            json_messages.joined(joined),
+            *(json_messages.usermsg(m, history=history) for m in joined.history),
+            json_messages.users(joined.member.room, joined.users),
+            *(json_messages.usermsg(m) for m in joined.live),
             bulk=True,
         )
 
@@ -181,7 +181,7 @@ async def serve(
     # No permessage-deflate: compressing short chat lines costs more CPU than
     # the rest of a broadcast (the Node.js server's default, too).
     ws = web.WebSocketResponse(
-        heartbeat=heartbeat, max_msg_size=4 * frames.MAX_FRAME, compress=False
+        heartbeat=heartbeat, max_msg_size=4 * json_messages.MAX_FRAME, compress=False
     )
     await ws.prepare(request)
     try:
@@ -195,7 +195,7 @@ async def serve(
                 await _handle(service, peer, msg.data)
             elif msg.type == WSMsgType.BINARY:
                 error = ChatError("bad_frame", "Binary frames are not supported.")
-                peer.send(frames.error(error))
+                peer.send(json_messages.error(error))
     finally:
         door.forget(peer)
         # Shielded: a handler cancelled as its client goes must still leave.
@@ -208,7 +208,7 @@ async def _handle(service: ChatService, peer: Peer, text: str) -> None:
     (the echo of the line is its acknowledgement, an error frame its refusal)."""
     try:
         joined = service.presence.get(peer.conn) is not None
-        command = frames.parse_frame(text, joined=joined)
+        command = json_messages.parse_frame(text, joined=joined)
         if command.kind == "join":
             await service.join("ws", peer.conn, command.data, address=peer.address)
             if command.then_post is not None:
@@ -236,7 +236,7 @@ async def _queue(service: ChatService, peer: Peer, text: object) -> None:
 def _refused(service: ChatService, peer: Peer, exc: BaseException | None) -> None:
     if isinstance(exc, ChatError):
         service.stats.rejected(exc.code)
-        peer.send(frames.error(exc))
+        peer.send(json_messages.error(exc))
     else:
         log.error("frame from %s failed", peer.conn, exc_info=exc)
-        peer.send(frames.error(internal_error()))
+        peer.send(json_messages.error(internal_error()))

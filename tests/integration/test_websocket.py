@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from tests.helpers import TIMEOUT, next_frame, slow_commits
-from web.frames import MAX_FRAME
+from web.json_messages import MAX_FRAME
 from web.keys import SERVICE
 
 

@@ -6,8 +6,8 @@ from hypothesis import given, strategies as st
 
 from chat.models import Message
 from chat.rules import ChatError, parse_join
-from web import frames
-from web.frames import Command, parse_frame
+from web import json_messages
+from web.json_messages import Command, parse_frame
 
 
 def test_join_and_usermsg() -> None:
@@ -62,13 +62,13 @@ def test_half_a_surrogate_pair_is_refused_not_posted(text: str) -> None:
 
 def test_oversize() -> None:
     with pytest.raises(ChatError) as info:
-        parse_frame("x" * (frames.MAX_FRAME + 1), joined=True)
+        parse_frame("x" * (json_messages.MAX_FRAME + 1), joined=True)
     assert info.value.code == "frame_too_large"
 
 
 def test_outgoing_frames_are_html_escaped() -> None:
     m = Message("lobby", 3, "<i>bob</i>", "<script>x</script> & co", 99)
-    frame = frames.usermsg(m, history=True)
+    frame = json_messages.usermsg(m, history=True)
     assert frame == {
         "type": "usermsg",
         "name": "&lt;i&gt;bob&lt;/i&gt;",
@@ -78,13 +78,13 @@ def test_outgoing_frames_are_html_escaped() -> None:
         "ts": 99,
         "history": True,
     }
-    notice = frames.notice(frames.JOIN_NOTICE, "<b>", "join")
+    notice = json_messages.notice(json_messages.JOIN_NOTICE, "<b>", "join")
     assert notice["message"] == "&lt;b&gt; 加入了群聊"
-    error = frames.error(ChatError("invalid_text", "a <b> c"))
+    error = json_messages.error(ChatError("invalid_text", "a <b> c"))
     assert (
         error["message"] == "a &lt;b&gt; c" and error["error"]["code"] == "invalid_text"
     )
-    assert orjson.loads(frames.encode(frames.users("r", ("<a>",)))) == {
+    assert orjson.loads(json_messages.encode(json_messages.users("r", ("<a>",)))) == {
         "type": "users",
         "room": "r",
         "users": ["&lt;a&gt;"],
