@@ -25,17 +25,12 @@ an upgrade changes anything relied on here:
   session over ``--max-connections-per-address``, and for a namespace whose
   gate (the Admin UI's password) refuses the CONNECT's auth;
 - ``socketio.AsyncServer._handle_connect`` is replaced, for the default
-  namespace with recovery on, by :func:`events.handshake.connect` (the
-  other module allowed internals; its docstring lists what it uses);
+  namespace with recovery on, by :func:`events.handshake.connect` (its
+  docstring lists what it uses);
 - ``_handle_eio_connect`` keeps no environ; ``manager.eio_sid_from_sid``
   and ``eio.sockets`` find a link.
 
-Why: engineio gives each WebSocket session a writer task and a queue, a
-task per heartbeat and a ``wait_for`` per received frame, and its ``send``
-raises for a session that timed out, which ends a broadcast loop. A
-:class:`Link` writes straight to the transport through an
-:class:`~plumbing.ws_frames.Outlet`, keeps one timer for its heartbeat, and never
-raises on send. An idle session is one task with a short chain of frames.
+Why sessions are served by our own :class:`~events.link.Link`: see its module.
 """
 
 from __future__ import annotations
