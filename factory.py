@@ -70,7 +70,7 @@ class Alone:
             gone = self.directory.sweep()
             if gone:
                 log.info("%d members did not come back after the restart", len(gone))
-                await service.gone(gone)
+                await service.sync.gone(gone)
 
     async def park(self, service: ChatService, seconds: float) -> None:
         await service.resumption.park(time.time() + seconds)
@@ -106,13 +106,13 @@ class Shared:
         bus = self.bus
 
         async def new_epoch() -> None:
-            await service.resync()
+            await service.sync.resync()
             await bus.announce_epoch()  # harmless if another process told us
 
         self.store.on_new_epoch = new_epoch
         tasks = [
             asyncio.create_task(
-                bus.listen(service.receive, service.kicked, service.catch_up),
+                bus.listen(service.sync.receive, service.kicked, service.sync.catch_up),
                 name="bus",
             ),
             asyncio.create_task(upkeep(self.directory, service), name="upkeep"),

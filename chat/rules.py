@@ -227,6 +227,10 @@ def check_id(value: object, field: str, what: str) -> int | None:
     return value
 
 
+CATCHUP_LIMIT = 5000
+"""Most messages replayed to a reconnecting client. One that missed more
+gets the recent history instead, shown as earlier messages: better an
+honest gap than a flood."""
 PAGE_LIMIT = 500
 """Most messages one history read returns."""
 PAGE_DEFAULT = 100

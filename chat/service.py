@@ -20,7 +20,6 @@ from chat.models import (
     MemberJoined,
     MemberLeft,
     Message,
-    MessagePosted,
     NewMessage,
     TypingChanged,
 )
@@ -29,6 +28,7 @@ from chat.recovery import Recovery
 from chat.relay import Relay
 from chat.resumption import Resumption
 from chat.rules import (
+    CATCHUP_LIMIT,
     DEFAULT_ROOM,
     ChatError,
     JoinRequest,
@@ -39,13 +39,10 @@ from chat.rules import (
 )
 from chat.sequencer import Sequencer
 from chat.stats import Stats
+from chat.sync import Sync
 from chat.typists import Typists
 
 log = logging.getLogger(__name__)
-CATCHUP_LIMIT = 5000
-"""Most messages replayed to a reconnecting client. One that missed more
-gets the recent history instead, shown as earlier messages: better an
-honest gap than a flood."""
 
 
 class ChatService:
@@ -71,7 +68,7 @@ class ChatService:
         self.presence = Presence()
         self.relay = Relay(fanout, store, self._read)
         self.sequencer = Sequencer(store, self.relay, max_group)
-        self.typists = Typists(self._announce, self._here)
+        self.typists = Typists(self.announce, self._here)
         self.limits = limits or Limits(rate_limit, rate_burst)
         self._history = history
         # join, leave and rename of one connection happen one at a time,
@@ -83,6 +80,17 @@ class ChatService:
         self._clock = clock
         self.recovery = recovery or Recovery(store, 0.0, clock)
         self.resumption = Resumption(self)
+        self.sync = Sync(
+            self.presence,
+            self.relay,
+            store,
+            self.directory,
+            fanout,
+            self.bus,
+            serial=self._serial,
+            announce=self.announce,
+            kick=self.kicked,
+        )
         self.draining = False
         """Shutting down: connections go without giving up their names or
         being announced, so that they can come back (to another process)
@@ -119,56 +127,13 @@ class ChatService:
         if not self._read(room):
             self.relay.forget(room)
 
-    async def _announce(self, events: Sequence[ChatEvent]) -> None:
+    async def announce(self, events: Sequence[ChatEvent]) -> None:
         """Joins, leaves and typing: to this process's doors and the others."""
         await self.relay.deliver(events)
         try:
             await self.bus.publish(events)
         except Exception as exc:  # Redis away: the others miss a notice
             log.warning("could not tell the other processes: %s", exc)
-
-    async def receive(self, events: Sequence[ChatEvent]) -> None:
-        """What another process published (messages included)."""
-        await self.relay.deliver(events)
-
-    async def catch_up(self) -> None:
-        """After the bus was away: what the rooms here missed, from the store;
-        and names this process could not give back while Redis was away."""
-        await self._reconcile()
-        for room in self.presence.room_names():
-            delivered = self.relay.delivered(room)
-            if delivered is not None:
-                missed = await self.store.after(room, delivered, CATCHUP_LIMIT)
-                await self.relay.deliver([MessagePosted(m) for m in missed])
-
-    async def _reconcile(self) -> None:
-        stale = [
-            h
-            for h in await self.directory.held_here()
-            if self.presence.get(h.conn) is None and not self._serial.busy(h.conn)
-        ]
-        for holder in stale:
-            member = Member(
-                door="", conn=holder.conn, name=holder.name, room=holder.room
-            )
-            if await self.directory.release(member):
-                await self._announce([MemberLeft(holder.room, holder.name)])
-
-    async def resync(self) -> None:
-        """The store's history was reset under us (Redis flushed: a new
-        epoch). Forget the ids delivered so far and drop every connection:
-        clients reconnect and, seeing the new epoch, start from its history."""
-        log.warning("the history was reset (new epoch %s); resyncing", self.store.epoch)
-        self.relay.reset()
-        self.fanout.resync()
-
-    async def gone(self, holders: Sequence[Holder]) -> None:
-        """Names whose process or session vanished were freed: say they left."""
-        await self._announce([MemberLeft(h.room, h.name) for h in holders])
-        for holder in holders:
-            await self.kicked(holder.conn)  # any copy of a session held here
-            if holder.conn.startswith("http:"):
-                await self.bus.kick(holder)  # and on every other process
 
     # Membership --------------------------------------------------------------
 
@@ -235,21 +200,21 @@ class ChatService:
                 await self.directory.release(member)
                 await self.fanout.door(member).detach(member)
             if holder is not None:  # its old connection is gone too: say so
-                await self._announce([MemberLeft(holder.room, holder.name)])
+                await self.announce([MemberLeft(holder.room, holder.name)])
             raise
         if holder is None:
             if not quiet:  # its name was held for it: nobody saw it go
-                await self._announce([MemberJoined(member.room, member.name)])
+                await self.announce([MemberJoined(member.room, member.name)])
         elif member.client is None or holder.client != member.client:
             # A name left behind by a process that died: it went, this came.
-            await self._announce(
+            await self.announce(
                 [
                     MemberLeft(holder.room, holder.name),
                     MemberJoined(member.room, member.name),
                 ]
             )
         elif was_typing:  # a take-over keeps the name, not the old indicator
-            await self._announce(
+            await self.announce(
                 [TypingChanged(holder.room, holder.name, False, holder.conn)]
             )
         return joined
@@ -268,18 +233,14 @@ class ChatService:
         async with self._serial.hold(conn):
             old = self.presence.get(conn)
             if old is not None and await self._evict(old):
-                await self._announce(
+                await self.announce(
                     [TypingChanged(old.room, old.name, False, old.conn)]
                 )
 
     async def _evict(self, old: Member) -> bool:
         """Drop a connection whose name went to another; was it typing?"""
-        self.presence.remove(old.conn)
-        self._gone_from(old.room)
-        was_typing = self.typists.cancel(old)
-        door = self.fanout.door(old)
-        await door.detach(old)
-        await door.kick(old)
+        was_typing = await self.detach(old)
+        await self.fanout.door(old).kick(old)
         return was_typing
 
     async def _welcome(
@@ -383,14 +344,8 @@ class ChatService:
         """An ordinary leave (the caller holds the connection's turn)."""
         await self._leave(member)
 
-    async def announce(self, events: Sequence[ChatEvent]) -> None:
-        await self._announce(events)
-
     async def _leave(self, member: Member, *, release: bool = True) -> None:
-        self.presence.remove(member.conn)
-        self._gone_from(member.room)
-        self.typists.cancel(member)
-        await self.fanout.door(member).detach(member)
+        await self.detach(member)
         if self.draining:
             return  # the name waits for its owner to come back (see draining)
         if release:
@@ -398,7 +353,7 @@ class ChatService:
                 await self.directory.release(member)
             except Exception as exc:  # given back by catch_up() once Redis is back
                 log.warning("could not release %r: %s", member.name, exc)
-        await self._announce([MemberLeft(member.room, member.name)])
+        await self.announce([MemberLeft(member.room, member.name)])
 
     # Talking -----------------------------------------------------------------
 

@@ -32,7 +32,7 @@ async def upkeep(directory: RedisDirectory, service: ChatService) -> None:
             gone = await directory.sweep()  # nothing until Redis is back a while
             if gone:
                 log.info("%d names of vanished processes or sessions freed", len(gone))
-                await service.gone(gone)
+                await service.sync.gone(gone)
             if failing:
                 log.info("directory upkeep works again")
             failing = False

@@ -113,13 +113,13 @@ async def test_the_first_joiner_on_a_process_gets_each_message_once(
         if stored == "while history is read":
             (fourth,) = await store.append_many(theirs[3:4])
         if arrives == "while history is read":
-            await service.receive(posted(fourth))
+            await service.sync.receive(posted(fourth))
         store.release.set()
         await joining
         if arrives == "after the join":
-            await service.receive(posted(fourth))
+            await service.sync.receive(posted(fourth))
         (fifth,) = await store.append_many(theirs[4:])
-        await service.receive(posted(fifth))
+        await service.sync.receive(posted(fifth))
         assert door.seen["c1"] == [1, 2, 3, 4, 5]
     finally:
         await shutdown(service)
