@@ -148,10 +148,9 @@ async def _admin(admin: Admin, app: web.Application) -> AsyncIterator[None]:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    tasks = [
-        asyncio.create_task(_prune(app), name="prune"),
-        asyncio.create_task(api.expire_sessions(app), name="sessions"),
-    ]
+    tasks = [asyncio.create_task(_prune(app), name="prune")]
+    if not app[HTTP_DOOR].sessions.expires_by_itself:
+        tasks.append(asyncio.create_task(api.expire_sessions(app), name="sessions"))
     yield
     for task in tasks:
         task.cancel()

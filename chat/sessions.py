@@ -42,6 +42,9 @@ def new_session(ttl: float, now: float, address: str = "") -> Session:
 
 class SessionStore(Protocol):
     ttl: float
+    expires_by_itself: bool
+    """Sessions end without :meth:`expired` being called (Redis's TTLs):
+    nobody need sweep them."""
 
     async def create(self, address: str = "") -> Session: ...
 
@@ -71,6 +74,8 @@ class SessionStore(Protocol):
 
 class Sessions:
     """Sessions of one process, in memory."""
+
+    expires_by_itself = False
 
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl

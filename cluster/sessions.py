@@ -22,6 +22,9 @@ from cluster.connection import PREFIX, guarded
 
 
 class RedisSessions:
+    expires_by_itself = True
+    """Redis expires them; the directory's sweep announces it."""
+
     def __init__(self, redis: Any, ttl: float) -> None:
         self._redis = redis
         self.ttl = ttl

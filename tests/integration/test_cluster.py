@@ -393,3 +393,17 @@ async def _alive(redis_server: RedisServer) -> bool:
         return bool(await client.ping())
     finally:
         await client.aclose()
+
+
+async def test_sessions_in_redis_need_no_sweeper(
+    redis_server: RedisServer, make_server
+) -> None:
+    """Redis ends idle sessions by itself; one process sweeps its own."""
+
+    def sweepers() -> int:
+        return sum(t.get_name() == "sessions" for t in asyncio.all_tasks())
+
+    await make_server(redis_url=redis_server.url)
+    assert sweepers() == 0
+    await make_server()
+    assert sweepers() == 1
