@@ -75,7 +75,7 @@ def takes_over(held: Holder, member: Member) -> bool:
     return held.stale or bool(member.client and held.client == member.client)
 
 
-AWAY = "away"
+PARKED = "away"
 """The owner of names parked over a restart (see :meth:`LocalDirectory.park`)."""
 
 
@@ -93,7 +93,9 @@ class LocalDirectory:
             key = name_key(held.name)
             names = self._rooms.setdefault(held.room, {})
             if key not in names:
-                names[key] = Holder(held.room, held.name, held.conn, held.client, AWAY)
+                names[key] = Holder(
+                    held.room, held.name, held.conn, held.client, PARKED
+                )
 
     def sweep(self) -> list[Holder]:
         """Parked names nobody came back for, removed."""
@@ -101,7 +103,7 @@ class LocalDirectory:
             h
             for names in self._rooms.values()
             for h in names.values()
-            if h.process == AWAY
+            if h.process == PARKED
         ]
         for held in gone:
             names = self._rooms[held.room]

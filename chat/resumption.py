@@ -18,7 +18,7 @@ from typing import Protocol
 import orjson
 
 from chat.bus import Bus
-from chat.directory import AWAY, Directory, Holder, LocalDirectory
+from chat.directory import PARKED, Directory, Holder, LocalDirectory
 from chat.history import HistoryStore, StoreFailed
 from chat.locks import KeyedLock
 from chat.models import ChatEvent, Joined, Member, MemberLeft, TypingChanged
@@ -215,7 +215,7 @@ class Resumption:
         # (the latest of those is the deadline here).
         sessions = await self.recovery.stored() if self.recovery.enabled else []
         holders = [
-            Holder(s.room, s.name, "sio:" + s.sid, s.client, AWAY)
+            Holder(s.room, s.name, "sio:" + s.sid, s.client, PARKED)
             for s in sessions
             if s.name is not None
         ]
@@ -226,7 +226,7 @@ class Resumption:
             roster = orjson.loads(raw)
             if roster["until"] > now:
                 holders += [
-                    Holder(r, n, c, k, AWAY) for r, n, c, k in roster["members"]
+                    Holder(r, n, c, k, PARKED) for r, n, c, k in roster["members"]
                 ]
                 until = max(until, float(roster["until"]))
         directory.park(holders)

@@ -9,7 +9,7 @@ from chat.rules import DEFAULT_ROOM, parse_history
 from chat.service import ChatService
 from events.door import SocketIODoor, conn_id
 from events.engine import ChatServer
-from events.reply import Reply, answer, first
+from events.reply import Reply, answer, payload
 
 
 async def held(door: SocketIODoor, service: ChatService, sid: str) -> None:
@@ -23,7 +23,7 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
     async def join(sid: str, *args: Any) -> Reply:
         async def work() -> Reply:
             joined = await service.join(
-                "sio", conn_id(sid), first(args), address=door.address(sid)
+                "sio", conn_id(sid), payload(args), address=door.address(sid)
             )
             await held(door, service, sid)
             return joined.as_dict()
@@ -34,7 +34,7 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
 
     async def message(sid: str, *args: Any) -> Reply:
         async def work() -> Reply:
-            stored = await service.post(conn_id(sid), first(args))
+            stored = await service.post(conn_id(sid), payload(args))
             return {"id": stored.id, "room": stored.room, "ts": stored.ts}
 
         return await answer(door, sid, "message", work())
@@ -43,7 +43,7 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
 
     async def history(sid: str, *args: Any) -> Reply:
         async def work() -> Reply:
-            request = parse_history(first(args))
+            request = parse_history(payload(args))
             # Reads are counted as the HTTP API's are: per address.
             await service.limits.request(door.address(sid))
             member = service.presence.get(conn_id(sid))

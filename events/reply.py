@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 Reply = dict[str, Any]
 
 
-def first(args: tuple[Any, ...]) -> Any:
+def payload(args: tuple[Any, ...]) -> Any:
     """The event's payload; extra arguments are ignored, none is ``None``."""
     return args[0] if args else None
 

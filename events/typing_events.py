@@ -7,13 +7,13 @@ from typing import Any
 from chat.service import ChatService
 from events.door import SocketIODoor, conn_id
 from events.engine import ChatServer
-from events.reply import Reply, answer, first
+from events.reply import Reply, answer, payload
 
 
 def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
     async def typing(sid: str, *args: Any) -> Reply:
         async def work() -> Reply:
-            await service.typing(conn_id(sid), first(args))
+            await service.typing(conn_id(sid), payload(args))
             return {}
 
         return await answer(door, sid, "typing", work())
