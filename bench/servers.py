@@ -56,15 +56,14 @@ def command(
     if name == NODE:
         return ["node", str(ROOT / "bench/reference.js"), str(port)]
     python = [str(ROOT / ".venv/bin/python"), str(ROOT / "app.py")]
-    args = ["--port", str(port), "--rate-limit", "0", "--db", str(db)]
+    store = ":memory:" if name == IN_MEMORY else str(db)
+    args = ["--port", str(port), "--rate-limit", "0", "--db", store]
     # Every load generator connection comes from 127.0.0.1, one address
     # holding thousands: what the per-address bounds exist to refuse.
     for bound in ("connections", "handshakes", "sessions"):
         args += [f"--max-{bound}-per-address", "0"]
     if name == ONE_COMMIT:
         args += ["--max-group", "1"]
-    if name == IN_MEMORY:
-        args[-1] = ":memory:"
     if name == ADMIN:
         args += ["--admin-password", "bench"]
     if redis_url:
