@@ -162,15 +162,10 @@ class SocketIODoor:
         """Each event's offset, once per broadcast (not per recipient)."""
         if self._epoch is None:
             return [None] * len(events)
-        epoch = self._epoch()
-        last = self._last.get(room, 0)
-        out: list[str | None] = []
-        for event in events:
-            if isinstance(event, MessagePosted):
-                last = max(last, event.message.id)
-            out.append(offset(epoch, last))
-        self._last[room] = last
-        return out
+        return [
+            self._offset(room, e.message.id if isinstance(e, MessagePosted) else 0)
+            for e in events
+        ]
 
     def _offset(self, room: str, message_id: int) -> str | None:
         if self._epoch is None:
