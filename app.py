@@ -29,7 +29,15 @@ from factory import make_backends
 from plumbing.proxies import PROXIES, TrustedProxies
 from web import admin_ui, api, metrics, pages
 from web.http_door import HttpDoor
-from web.keys import BACKENDS, BOUNDS, CONFIG, HTTP_DOOR, SERVICE, WS_DOOR
+from web.keys import (
+    BACKENDS,
+    BOUNDS,
+    CONFIG,
+    HTTP_DOOR,
+    SERVICE,
+    UPGRADES,
+    WS_DOOR,
+)
 from web.listener import raise_open_files, run
 from web.ws import WebSocketDoor
 
@@ -56,7 +64,7 @@ def create_app(config: Config | None = None) -> web.Application:
         config.max_sessions_per_address,
         config.handshake_timeout,
     )
-    app[PROXIES] = TrustedProxies(config.trusted_proxies)
+    app[PROXIES] = proxies = TrustedProxies(config.trusted_proxies)
     stats = Stats()
     fanout = Fanout(stats)
     backends = make_backends(config, stats)
@@ -76,8 +84,11 @@ def create_app(config: Config | None = None) -> web.Application:
         ),
     )
     app[SERVICE] = service
-    sio, admin = create_sio(config, service, bounds.connections, backends.process)
+    sio, admin = create_sio(
+        config, service, bounds.connections, backends.process, proxies
+    )
     sio.attach(app)
+    app[UPGRADES] = sio.eio.upgrade
     app[WS_DOOR] = WebSocketDoor(
         config.max_unsent, backends.process, fanout.stats, bounds.connections
     )

@@ -19,11 +19,12 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import orjson
 
 from chat.history import HistoryStore
+from chat.tokens import token
 
 log = logging.getLogger(__name__)
 MAX_PID = 64
@@ -51,7 +52,7 @@ class Session:
     taken back only once its process is gone."""
 
     def dumps(self) -> str:
-        return orjson.dumps(asdict(self)).decode()
+        return orjson.dumps(self).decode()
 
     @classmethod
     def loads(cls, raw: str) -> Session:
@@ -108,7 +109,7 @@ class Recovery:
     @staticmethod
     def new_pid() -> str:
         """Private to its client: random, never derived from the public sid."""
-        return secrets.token_urlsafe(16)
+        return token(16)
 
     def expiry(self) -> float:
         return self._clock() + self.window

@@ -15,6 +15,10 @@ an upgrade changes anything relied on here:
   at most, and leaves an oversized one unanswered), answered with CORS
   headers from ``_cors_headers`` of the driver's ``translate_request``;
 - ``engineio.AsyncServer._handle_connect`` (polling) makes :class:`Link`s;
+- ``engineio.AsyncServer.generate_id`` is replaced (python-socketio calls it
+  for its ids too);
+- :meth:`Engine.upgrade` is the listener's own way in for WebSockets
+  (:mod:`web.listener`); it makes the same :class:`Link`s;
 - :class:`~events.link.Link` is the session (its docstring lists what it
   relies on);
 - ``socketio.AsyncServer._handle_event_internal`` is wrapped to learn
@@ -43,19 +47,25 @@ from typing import Any
 
 import engineio
 import socketio
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from engineio import exceptions as eio_exceptions, packet as eio_packet
 from socketio import packet as sio_packet
 
 from chat.bounds import PerAddress
 from chat.rules import UNPAIRED_SURROGATE, unpaired_surrogate
+from chat.tokens import token
 from events import handshake
 from events.link import Link, spawn
 from plumbing import proxies
-from plumbing.origin import Allowed, environ_rule, request_allowed
+from plumbing.origin import Allowed, environ_rule, origin_allowed, request_allowed
+from plumbing.proxies import TrustedProxies
+from plumbing.upgrade import Head
+from plumbing.ws_protocol import WebSocket
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/"
+PATH = "/socket.io/"
+"""Where python-socketio's ``attach`` serves Engine.IO."""
 _ack_requested: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "ack_requested", default=False
 )
@@ -82,17 +92,45 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         origins: Allowed = "*",
         on_drop: Callable[[], None] | None = None,
         connections: PerAddress | None = None,
+        proxies: TrustedProxies | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             monitor_clients=False, cors_allowed_origins=environ_rule(origins), **kwargs
         )
+        self.proxies = proxies or TrustedProxies()
         self.max_unsent = max_unsent
         self.origins = origins
         self.on_drop = on_drop
         """Called for each session dropped as too slow (for /metrics)."""
         self.connections = connections
         """Sessions per client address (``--max-connections-per-address``)."""
+
+    def generate_id(self) -> str:
+        """engineio's, without a system call for each (see chat.tokens)."""
+        return token(15)
+
+    def upgrade(self, head: Head) -> WebSocket | None:
+        """The listener's way in (:mod:`plumbing.upgrade`): a WebSocket
+        session it serves itself, new or upgrading from polling. None: for
+        aiohttp and :meth:`handle_request` to answer (anything unusual)."""
+        query = head.query
+        if head.path != PATH or query.get("transport") != "websocket":
+            return None
+        headers = head.headers
+        own = self.proxies.origin_of(head.peer, headers, "http", headers["Host"])
+        if not origin_allowed(headers.get("Origin"), self.origins, own):
+            return None
+        sid = query.get("sid")
+        if sid is None:
+            if query.get("EIO") != "4":
+                return None
+            link = self._new_link(self.proxies.client_of(head.peer, headers))
+            return link.websocket(head.key)
+        link = self.sockets.get(sid)
+        if isinstance(link, Link) and link.connected and not link.upgraded:
+            return link.websocket(head.key, upgrade=True)
+        return None
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
         """WebSocket sessions are served here; the rest goes to engineio."""
@@ -104,13 +142,13 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         ):
             sid = query.get("sid")
             if sid is None and query.get("EIO") == "4":
-                link = self._new_link(request)
-                if not await self._accepted(link, {"aiohttp.request": request}):
+                link = self._new_link(proxies.of(request).client(request))
+                if not await self.accepted(link):
                     return web.Response(status=401, text="connection refused")
-                return await link.run(request)
+                return await self.serve(link, request)
             link = self.sockets.get(sid)
             if isinstance(link, Link) and link.connected and not link.upgraded:
-                return await link.run(request, upgrade=True)
+                return await self.serve(link, request, upgrade=True)
         elif (
             request.method == "POST"
             and "j" not in query  # JSONP, from clients before Socket.IO 3
@@ -121,6 +159,34 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
                 return await self._post(request, link)
         response: web.StreamResponse = await super().handle_request(request)
         return response
+
+    async def serve(
+        self, link: Link, request: web.Request, *, upgrade: bool = False
+    ) -> web.WebSocketResponse:
+        """Serve ``link`` over aiohttp's WebSocket: for an app that is not
+        served by :mod:`web.listener` (which serves it without aiohttp)."""
+        # No permessage-deflate: for short chat lines compressing costs more
+        # CPU than all the rest of a broadcast (the Node.js server's default).
+        sock = web.WebSocketResponse(
+            compress=False, max_msg_size=self.max_http_buffer_size
+        )
+        await sock.prepare(request)
+        transport = request.transport
+        assert transport is not None  # prepared just now
+        link.wire = transport
+        link.upgrading = upgrade
+        if not upgrade:
+            link.connected = link.upgraded = True
+            link.attach(transport)
+        try:
+            while True:
+                msg = await sock.receive()
+                if msg.type is not WSMsgType.TEXT and msg.type is not WSMsgType.BINARY:
+                    break
+                link.message(msg.data)
+        finally:
+            link.lost(transport)
+        return sock
 
     async def _post(self, request: web.Request, link: Link) -> web.Response:
         """Packets from a long-polling client: however many, up to maxPayload
@@ -157,8 +223,9 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         headers = dict(self._cors_headers(environ))
         return web.Response(status=status, text=text, headers=headers)
 
-    async def _accepted(self, link: Link, environ: dict[str, Any]) -> bool:
-        accepted = await self._trigger_event("connect", link.sid, environ)
+    async def accepted(self, link: Link, environ: dict[str, Any] | None = None) -> bool:
+        """Whether the connect handlers let a new session in."""
+        accepted = await self._trigger_event("connect", link.sid, environ or {})
         if accepted is not None and accepted is not True:
             del self.sockets[link.sid]
             return False
@@ -170,11 +237,11 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         link.start_heartbeat()
         return True
 
-    def _new_link(self, request: web.Request, transport: str = "websocket") -> Link:
-        """A registered session with its OPEN packet queued."""
+    def _new_link(self, remote: str, transport: str = "websocket") -> Link:
+        """A registered session from ``remote`` with its OPEN packet queued."""
         sid = self.generate_id()
         link = Link(self, sid)
-        link.remote = proxies.of(request).client(request)
+        link.remote = remote
         link.hold(self.connections)
         self.sockets[sid] = link
         interval = self.ping_interval + self.ping_interval_grace_period
@@ -194,8 +261,9 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         """A new long-polling session (WebSocket ones start in handle_request)."""
         if transport != "polling":
             return self._bad_request("Invalid websocket upgrade")
-        link = self._new_link(environ["aiohttp.request"], transport)
-        if not await self._accepted(link, environ):
+        request = environ["aiohttp.request"]
+        link = self._new_link(proxies.of(request).client(request), transport)
+        if not await self.accepted(link, environ):
             return self._unauthorized()
         link.connected = True
         try:

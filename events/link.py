@@ -22,20 +22,26 @@ raises on send. An idle session is one task with a short chain of frames.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode
 from engineio import exceptions as eio_exceptions, packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
 from chat.bounds import PerAddress
 from events.codec import event_text, frames, message_packet
-from plumbing.ws_frames import Outlet
+from plumbing.upgrade import accept, refusal
+from plumbing.ws_frames import Outlet, frame
+from plumbing.ws_protocol import WebSocket
 
 log = logging.getLogger(__name__)
 MAX_STRIKES = 10
+INBOX = 64
+"""Messages a client may be ahead of their handling before its connection
+stops being read (until they are handled)."""
 """Malformed packets a connection may send before it is disconnected."""
 _PING = eio_packet.Packet(eio_packet.PING)
 _CLOSE = eio_packet.Packet(eio_packet.CLOSE)
@@ -43,7 +49,7 @@ _tasks: set[asyncio.Task[Any]] = set()
 
 
 def spawn(coro: Coroutine[Any, Any, Any]) -> None:
-    task = asyncio.ensure_future(coro)
+    task = asyncio.get_running_loop().create_task(coro)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
 
@@ -82,6 +88,12 @@ class Link(AsyncSocket):  # type: ignore[misc]
         self._slots: PerAddress | None = None
         self.goodbye = False
         """The client sent a Socket.IO DISCONNECT: it means to go."""
+        self.wire: asyncio.Transport | None = None
+        """The WebSocket connection serving (or upgrading) this session."""
+        self._key = ""
+        self._probed = False
+        self._inbox: collections.deque[str | bytes] | None = None
+        """Messages not handled yet; None while there are none."""
 
     def hold(self, slots: PerAddress | None) -> None:
         """Count this session against its address, or mark it refused."""
@@ -245,41 +257,91 @@ class Link(AsyncSocket):  # type: ignore[misc]
             else:
                 spawn(self.close(wait=False, reason="bad packets"))
 
-    async def run(
-        self, request: web.Request, *, upgrade: bool = False
-    ) -> web.WebSocketResponse:
-        """Serve the session over a WebSocket until either side ends it.
+    # Served as a WebSocket, by the listener itself (this link is the
+    # connection's plumbing.ws_protocol.Peer) or by aiohttp (Engine.serve).
 
-        One frame for the session's whole life: an idle session is this
-        coroutine parked in ``receive``.
-        """
-        # No permessage-deflate: for short chat lines compressing costs more
-        # CPU than all the rest of a broadcast (the Node.js server's default).
-        sock = web.WebSocketResponse(
-            compress=False, max_msg_size=self.server.max_http_buffer_size
-        )
-        await sock.prepare(request)
-        if upgrade:
-            if not await self._probe(sock) or self.closed:
-                return sock
+    def websocket(self, key: str, *, upgrade: bool = False) -> WebSocket:
+        """The connection for the listener to serve, answering ``key``."""
+        self._key = key
+        self.upgrading = upgrade
+        return WebSocket(self, self.server.max_http_buffer_size)
+
+    def opened(self, transport: asyncio.Transport) -> None:
+        self.wire = transport
+        if self.upgrading:
+            transport.write(accept(self._key))
         else:
-            self.connected = self.upgraded = True
-        assert request.transport is not None  # prepared just now
-        self._go_direct(request.transport)
-        try:
-            while True:
-                msg = await sock.receive()
-                if msg.type is not WSMsgType.TEXT and msg.type is not WSMsgType.BINARY:
-                    break
-                await self._on_frame(msg.data)
-        finally:
-            reason = self._end_reason or self.server.reason.TRANSPORT_CLOSE
-            # Shielded: a handler cancelled as its client goes (aiohttp's
-            # handler_cancellation) must still leave, release and announce.
-            await asyncio.shield(self.close(wait=False, abort=True, reason=reason))
-        return sock
+            spawn(self._open(transport))
 
-    def _go_direct(self, transport: asyncio.Transport) -> None:
+    async def _open(self, transport: asyncio.Transport) -> None:
+        """A new session: answered once the connect handlers let it in."""
+        accepted = await self.server.accepted(self)
+        if transport.is_closing():
+            return  # the client went meanwhile (see lost)
+        if not accepted:
+            self.wire = None
+            transport.write(refusal(401, "Unauthorized", "connection refused"))
+            transport.close()
+            return
+        transport.write(accept(self._key))
+        self.connected = self.upgraded = True
+        self.attach(transport)
+
+    def message(self, data: str | bytes) -> None:
+        """A message, handled in the order received."""
+        if self.upgrading:
+            self._probe(data)
+            return
+        if not self.connected:
+            return  # before its handshake's answer: a client that cannot wait
+        inbox = self._inbox
+        if inbox is None:
+            self._inbox = collections.deque((data,))
+            spawn(self._drain())
+            return
+        inbox.append(data)
+        if len(inbox) == INBOX and self.wire is not None:
+            self.wire.pause_reading()  # the client is ahead of us: let TCP wait
+
+    async def _drain(self) -> None:
+        inbox = self._inbox
+        assert inbox is not None
+        try:
+            while inbox:
+                await self._on_frame(inbox.popleft())
+        finally:
+            self._inbox = None
+            wire = self.wire
+            if wire is not None and not wire.is_closing():
+                wire.resume_reading()
+
+    def lost(self, transport: asyncio.Transport) -> None:
+        if transport is not self.wire:
+            return
+        if self.upgrading:  # a failed upgrade: polling goes on
+            self.upgrading = False
+            self.wire = None
+            return
+        reason = self._end_reason or self.server.reason.TRANSPORT_CLOSE
+        spawn(self.close(wait=False, abort=True, reason=reason))
+
+    def _probe(self, data: str | bytes) -> None:
+        """A polling session moving to WebSocket: PING "probe", PONG "probe",
+        UPGRADE; until then packets keep going to the pending poll."""
+        wire = self.wire
+        assert wire is not None
+        if data == "2probe" and not self._probed:
+            self._probed = True
+            wire.write(frame(b"3probe"))
+            self.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends a poll
+        elif data == "5" and self._probed and not self.closed:
+            self.upgrading = False
+            self.upgraded = True
+            self.attach(wire)
+        else:
+            wire.close()
+
+    def attach(self, transport: asyncio.Transport) -> None:
         """From now on write straight to ``transport``; what was queued first."""
         waiting = []
         while not self.queue.empty():
@@ -290,26 +352,11 @@ class Link(AsyncSocket):  # type: ignore[misc]
         self.outlet = Outlet(
             transport, self.server.max_unsent, self.sid, self.server.on_drop
         )
-        self.outlet.write(frames(waiting), bulk=True)
+        data = frames(waiting)
+        # Bulk (exempt from the bound) only when it is a catch-up, which
+        # spares a new session's OPEN the measuring.
+        self.outlet.write(data, bulk=len(data) > self.server.max_unsent >> 3)
         self.queue = None  # never used again; its deques cost ~3 KB a session
-
-    async def _probe(self, sock: web.WebSocketResponse) -> bool:
-        """A polling session moving to WebSocket: PING "probe", PONG "probe",
-        UPGRADE; until then packets keep going to the pending poll."""
-        self.upgrading = True
-        try:
-            probe = await sock.receive()
-            if probe.type is not WSMsgType.TEXT or probe.data != "2probe":
-                return False
-            await sock.send_str("3probe")
-            self.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends a poll
-            done = await sock.receive()
-            if done.type is not WSMsgType.TEXT or done.data != "5":
-                return False
-            self.upgraded = True
-            return True
-        finally:
-            self.upgrading = False
 
     async def _on_frame(self, data: str | bytes) -> None:
         if isinstance(data, str) and data.startswith("41"):

@@ -10,6 +10,7 @@ from events.admin import Admin, WatchedDoor
 from events.codec import OrjsonCodec
 from events.door import SocketIODoor
 from events.engine import ChatServer
+from plumbing.proxies import TrustedProxies
 
 MAX_PACKET = 64 * 1024
 """Bytes; far above a 2,000-character message, far below a memory problem."""
@@ -20,6 +21,7 @@ def create_sio(
     service: ChatService,
     connections: PerAddress | None = None,
     server_id: str = "",
+    proxies: TrustedProxies | None = None,
 ) -> tuple[ChatServer, Admin | None]:
     """The server, and its Admin UI door when ``--admin-password`` is set."""
     sio = ChatServer(
@@ -32,6 +34,7 @@ def create_sio(
         max_unsent=config.max_unsent,
         on_drop=service.stats.slow_drops.inc,
         connections=connections,
+        proxies=proxies,
         # Send CONNECT before the connect handler runs, so the auto-join in
         # it can already send history to the client.
         always_connect=True,

@@ -14,37 +14,54 @@ import ipaddress
 import re
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from config import proxy_networks
 
 _PREFIX = re.compile(r"(/[A-Za-z0-9_.~-]+)*")
 
 
+Headers = MultiMapping[str]
+_REMEMBERED = 4096
+"""Addresses whose trust is remembered (parsing one costs more than a
+handshake's other header work)."""
+
+
 class TrustedProxies:
     def __init__(self, cidrs: str = "") -> None:
         self._networks = proxy_networks(cidrs)
+        self._trusted: dict[str, bool] = {}
 
     def trusts(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self._networks)
+        known = self._trusted.get(address)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                known = False
+            else:
+                known = any(ip in network for network in self._networks)
+            if len(self._trusted) >= _REMEMBERED:
+                self._trusted.clear()
+            self._trusted[address] = known
+        return known
 
-    def _forwarded(self, request: web.Request, header: str) -> str | None:
-        if not self.trusts(request.remote or ""):
+    def _forwarded(self, peer: str, headers: Headers, header: str) -> str | None:
+        if not self.trusts(peer):
             return None
-        value = request.headers.get(header)
+        value = headers.get(header)
         return value.split(",")[0].strip() if value else None
 
     def client(self, request: web.Request) -> str:
         """The address the request really comes from."""
-        peer = request.remote or ""
+        return self.client_of(request.remote or "", request.headers)
+
+    def client_of(self, peer: str, headers: Headers) -> str:
         if not self.trusts(peer):
             return peer
         hops = [
             hop.strip()
-            for value in request.headers.getall("X-Forwarded-For", [])
+            for value in headers.getall("X-Forwarded-For", [])
             for hop in value.split(",")
             if hop.strip()
         ]
@@ -55,13 +72,20 @@ class TrustedProxies:
 
     def origin(self, request: web.Request) -> str:
         """This server's origin as the client sees it (``scheme://host``)."""
-        scheme = self._forwarded(request, "X-Forwarded-Proto") or request.scheme
-        host = self._forwarded(request, "X-Forwarded-Host") or request.host
+        peer = request.remote or ""
+        return self.origin_of(peer, request.headers, request.scheme, request.host)
+
+    def origin_of(self, peer: str, headers: Headers, scheme: str, host: str) -> str:
+        scheme = self._forwarded(peer, headers, "X-Forwarded-Proto") or scheme
+        host = self._forwarded(peer, headers, "X-Forwarded-Host") or host
         return f"{scheme}://{host}"
 
     def prefix(self, request: web.Request) -> str:
         """The sub-path the chat is served under, e.g. ``/chat``; or ""."""
-        prefix = (self._forwarded(request, "X-Forwarded-Prefix") or "").rstrip("/")
+        forwarded = self._forwarded(
+            request.remote or "", request.headers, "X-Forwarded-Prefix"
+        )
+        prefix = (forwarded or "").rstrip("/")
         return prefix if _PREFIX.fullmatch(prefix) else ""
 
 

@@ -140,10 +140,20 @@ class Outlet:
         return True
 
     def close(self, code: int, reason: str) -> None:
-        """Say goodbye with a close frame, then close once the buffer drains."""
-        if not self.closing:
-            self._transport.write(close_frame(code, reason))
-            self._transport.close()
+        """Say goodbye with a close frame and end our half of the connection;
+        the client's close (or its end) closes it, or DROP_GRACE later it is
+        aborted. Closing at once would reset a connection with bytes still
+        unread (a client in mid-send), and the reset can lose the close
+        frame."""
+        if self.closing:
+            return
+        transport = self._transport
+        transport.write(close_frame(code, reason))
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(DROP_GRACE, transport.abort)
 
     def abort(self) -> None:
         self.dropped = True

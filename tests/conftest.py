@@ -17,6 +17,7 @@ from app import create_app
 from config import Config
 from store.sqlite import SQLiteStore
 from tests.helpers import CI, ServerFactory, SioClient, need_chattr, url_of
+from tests.listening import ListeningServer
 from tests.nginx_server import Nginx
 from tests.redis_server import RedisServer
 from tests.server_process import ServerProcess, StartProcess
@@ -119,14 +120,20 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-async def make_server(aiohttp_server: Any, config: Config) -> ServerFactory:
+async def make_server(config: Config) -> AsyncIterator[ServerFactory]:
+    """Servers served as ``python app.py`` serves (see tests/listening.py)."""
+    servers: list[TestServer] = []
+
     async def make(**changes: Any) -> TestServer:
-        server: TestServer = await aiohttp_server(
-            create_app(dataclasses.replace(config, **changes))
-        )
+        app = create_app(dataclasses.replace(config, **changes))
+        server = ListeningServer(app, host="127.0.0.1")
+        servers.append(server)
+        await server.start_server()
         return server
 
-    return make
+    yield make
+    while servers:
+        await servers.pop().close()
 
 
 @pytest.fixture

@@ -250,14 +250,19 @@ class StuckReader:
         self.sock.close()
 
 
-def masked_frame(payload: bytes) -> bytes:
-    """A client's text frame (RFC 6455: clients mask)."""
+def masked_frame(
+    payload: bytes, opcode: int = 0x1, *, fin: bool = True, rsv: int = 0
+) -> bytes:
+    """A client's frame, text by default (RFC 6455 5.3: clients mask)."""
     mask = os.urandom(4)
     size = len(payload)
+    first = (0x80 if fin else 0) | rsv | opcode
     if size < 126:
-        header = struct.pack("!BB", 0x81, 0x80 | size)
+        header = struct.pack("!BB", first, 0x80 | size)
+    elif size < 65536:
+        header = struct.pack("!BBH", first, 0x80 | 126, size)
     else:
-        header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+        header = struct.pack("!BBQ", first, 0x80 | 127, size)
     body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     return header + mask + body
 

@@ -9,9 +9,13 @@ gets a 429 and is closed at once; running out of descriptors is logged once
 and shown on ``/readyz``. Proxies in ``--trusted-proxies`` are exempt: their
 clients are bounded on the doors, by the address the proxy forwards.
 
-A connection that does not complete a request within
-``--handshake-timeout`` is closed by aiohttp's keep-alive timer, which
-``create_app`` sets to that value.
+Each connection's first request head is read here: a WebSocket upgrade
+that the app serves itself (Engine.IO's, see :meth:`events.engine.Engine.
+upgrade`) is handed to it and never becomes an aiohttp request; anything
+else goes to aiohttp unchanged. A connection that does not complete a
+request head within ``--handshake-timeout`` is closed (by aiohttp's
+keep-alive timer, which ``create_app`` sets to that value, once aiohttp has
+it).
 """
 
 from __future__ import annotations
@@ -24,15 +28,15 @@ import logging
 import resource
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from aiohttp import web
 
-from chat.bounds import Bounds
 from chat.rules import ChatError
+from plumbing import upgrade
 from plumbing.proxies import PROXIES, TrustedProxies
-from web.keys import BOUNDS
+from web.keys import BOUNDS, UPGRADES
 
 log = logging.getLogger(__name__)
 RETRY = 0.25
@@ -40,50 +44,116 @@ RETRY = 0.25
 _OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
-class _Counted(asyncio.Protocol):
-    """aiohttp's protocol for one connection, counted against its address
-    until it closes, and as opening until the head of its first request."""
+class _Connection(asyncio.Protocol):
+    """One accepted connection: counted against its address until it closes
+    (``counted``: unless from a trusted proxy), and as opening until the head
+    of its first request. That head is read here: a WebSocket upgrade the app
+    serves itself (:data:`~web.keys.UPGRADES`) is handed to it, and aiohttp
+    never sees the connection; anything else goes to aiohttp as it came."""
 
-    def __init__(self, inner: asyncio.Protocol, bounds: Bounds, address: str):
-        self._inner = inner
-        self._bounds = bounds
+    __slots__ = (
+        "_site",
+        "_address",
+        "_counted",
+        "_opening",
+        "_inner",
+        "_transport",
+        "_head",
+        "_timer",
+    )
+
+    def __init__(self, site: GuardedSite, address: str, counted: bool) -> None:
+        self._site = site
         self._address = address
+        self._counted = counted
         self._opening = True
-        self._tail = b""
+        self._inner: asyncio.Protocol | None = None
+        self._transport: asyncio.Transport | None = None
+        self._head = b""
+        """The first request's head, as far as it has come."""
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._inner.connection_made(transport)
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's: no subclass
+        if self._site.upgrades is None:
+            self._hand_over(b"")
+        else:
+            # What aiohttp's keep-alive timer does for the connections it has.
+            self._timer = asyncio.get_running_loop().call_later(
+                self._site.bounds.handshake_timeout, transport.close
+            )
 
     def data_received(self, data: bytes) -> None:
-        if self._opening:
-            seen = self._tail + data
-            if b"\r\n\r\n" in seen:
-                self._opened()
+        inner = self._inner
+        if inner is not None:
+            inner.data_received(data)
+            return
+        head = self._head + data
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(head) > upgrade.MAX_HEAD:
+                self._hand_over(head)  # aiohttp refuses it
             else:
-                self._tail = seen[-3:]
-        self._inner.data_received(data)
+                self._head = head
+            return
+        self._opened()
+        upgrades = self._site.upgrades
+        parsed = upgrade.parse(head[:end], self._address)
+        taker = upgrades(parsed) if upgrades is not None and parsed else None
+        if taker is None:
+            self._hand_over(head)
+            return
+        self._stop_timer()
+        self._head = b""
+        self._inner = taker
+        assert self._transport is not None
+        taker.connection_made(self._transport)
+        if len(head) > end + 4:
+            taker.data_received(head[end + 4 :])
+
+    def _hand_over(self, data: bytes) -> None:
+        """aiohttp takes the connection (its keep-alive timer bounds how long
+        it may take to finish a request: --handshake-timeout)."""
+        self._stop_timer()
+        self._head = b""
+        inner = self._inner = self._site.server()
+        inner.connection_made(self._transport)  # type: ignore[arg-type]
+        if data:
+            inner.data_received(data)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _opened(self) -> None:
         if self._opening:
             self._opening = False
-            self._bounds.handshakes.give(self._address)
+            if self._counted:
+                self._site.bounds.handshakes.give(self._address)
 
     def eof_received(self) -> bool | None:
-        return self._inner.eof_received()
+        return self._inner.eof_received() if self._inner is not None else None
 
     def pause_writing(self) -> None:
-        self._inner.pause_writing()
+        if self._inner is not None:
+            self._inner.pause_writing()
 
     def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        if self._inner is not None:
+            self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
         self.release()
-        self._inner.connection_lost(exc)
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
 
     def release(self) -> None:
         self._opened()
-        self._bounds.tcp.give(self._address)
+        if self._counted:
+            self._counted = False
+            self._site.bounds.tcp.give(self._address)
 
 
 def _same(protocol: asyncio.Protocol) -> asyncio.Protocol:
@@ -107,10 +177,20 @@ def _refuse(sock: socket.socket, error: ChatError) -> None:
 class GuardedSite(web.BaseSite):
     """A TCP site that admits connections by the bounds of ``app[BOUNDS]``."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        sock: socket.socket | None = None,
+    ) -> None:
+        """``sock``: bound already (a test's, on a free port), else one is."""
         super().__init__(runner)
         self._host, self._port = host, port
-        self._bounds = runner.app[BOUNDS]
+        self._sock = sock
+        self.bounds = runner.app[BOUNDS]
+        self.upgrades = runner.app.get(UPGRADES)
+        self.server: Callable[[], asyncio.Protocol] = runner.server  # type: ignore[assignment]
         self._proxies: TrustedProxies = runner.app[PROXIES]
         self._listener: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
@@ -127,12 +207,14 @@ class GuardedSite(web.BaseSite):
 
     async def start(self) -> None:
         await super().start()
-        family, kind, proto, _, where = socket.getaddrinfo(
-            self._host, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        listener = socket.socket(family, kind, proto)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(where)
+        listener = self._sock
+        if listener is None:
+            family, kind, proto, _, where = socket.getaddrinfo(
+                self._host, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )[0]
+            listener = socket.socket(family, kind, proto)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(where)
         listener.listen(self._backlog)
         listener.setblocking(False)
         self._listener = listener
@@ -148,10 +230,13 @@ class GuardedSite(web.BaseSite):
 
     async def _accept(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        fds = self._bounds.fds
+        fds = self.bounds.fds
         while True:
             try:
-                sock, peer = await loop.sock_accept(listener)
+                try:  # a burst: connections already waiting, no wakeup needed
+                    sock, peer = listener.accept()
+                except BlockingIOError:
+                    sock, peer = await loop.sock_accept(listener)
             except OSError as exc:
                 if exc.errno in _OUT_OF_FDS:
                     fds.hit(exc)
@@ -169,22 +254,20 @@ class GuardedSite(web.BaseSite):
                 )
             except OSError:
                 sock.close()
-                if isinstance(protocol, _Counted):
-                    protocol.release()
+                protocol.release()
 
-    def _admit(self, sock: socket.socket, address: str) -> asyncio.Protocol | None:
-        """aiohttp's protocol for the connection, or None: refused."""
-        server: Callable[[], asyncio.Protocol] = self._runner.server  # type: ignore[assignment]
+    def _admit(self, sock: socket.socket, address: str) -> _Connection | None:
+        """The connection's protocol, or None: refused."""
         if self._proxies.trusts(address):
-            return server()
-        bounds = self._bounds
+            return _Connection(self, address, counted=False)
+        bounds = self.bounds
         for taken, counter in enumerate((bounds.tcp, bounds.handshakes)):
             if not counter.take(address):
                 if taken:
                     bounds.tcp.give(address)
                 _refuse(sock, counter.refusal())
                 return None
-        return _Counted(server(), bounds, address)
+        return _Connection(self, address, counted=True)
 
 
 def raise_open_files() -> str:

@@ -28,6 +28,11 @@ from events.engine import ChatServer, Engine
 from events.link import Link
 
 RELIED_ON: dict[str, tuple[Any, str]] = {
+    # replaced by Engine.generate_id (python-socketio's ids come from it too)
+    "engineio.base_server.BaseServer.generate_id": (
+        eio_base_server.BaseServer.generate_id,
+        "b6a591454237c0bb",
+    ),
     # replaced by Engine._handle_connect
     "engineio.AsyncServer._handle_connect": (
         engineio.AsyncServer._handle_connect,
