@@ -73,6 +73,15 @@ class _Sub:
     form: str
 
 
+@dataclass(eq=False, slots=True)
+class _Encoded:
+    """A broadcast in one form: its packets, their frames, and to how many."""
+
+    packets: list[Any]
+    data: bytes
+    recipients: int = 0
+
+
 class SocketIODoor:
     def __init__(
         self, sio: ChatServer, stats: Stats, epoch: Callable[[], str] | None = None
@@ -140,8 +149,7 @@ class SocketIODoor:
         if not subs:
             return
         offsets = self._offsets(room, events)
-        encoded: dict[str, tuple[list[Any], bytes]] = {}
-        written = 0
+        encoded: dict[str, _Encoded] = {}
         for sid, sub in subs.items():
             if sid == skip:
                 continue
@@ -152,11 +160,16 @@ class SocketIODoor:
                     for event, at in zip(events, offsets, strict=True)
                     for name, data in render(event, sub.form)
                 ]
-                out = encoded[sub.form] = (packets, frames(packets))
-            if out[0]:
-                sub.link.put(out[0], out[1])
-                written += len(out[0])
+                out = encoded[sub.form] = _Encoded(packets, frames(packets))
+            if out.packets:
+                sub.link.put(out.packets, out.data)
+                out.recipients += 1
+        written = sum(len(e.packets) * e.recipients for e in encoded.values())
         self.stats.deliveries.labels("sio").inc(written)
+        traffic = self.sio.eio.traffic
+        if traffic is not None:
+            size = sum(len(e.data) * e.recipients for e in encoded.values())
+            traffic.sent(written, size)
 
     def _offsets(self, room: str, events: Sequence[ChatEvent]) -> list[str | None]:
         """Each event's offset, once per broadcast (not per recipient)."""
@@ -210,7 +223,7 @@ class SocketIODoor:
             at = self._offset(member.room, message.id)
             for name, data in render(MessagePosted(message), member.format):
                 texts.append(event_text(name, data, at))
-        link.put([message_packet(text) for text in texts], bulk=True)
+        link.tell([message_packet(text) for text in texts], bulk=True)
 
     async def detach(self, member: Member) -> None:
         sid = _sid(member)
@@ -243,7 +256,7 @@ class SocketIODoor:
     def send(self, sid: str, event: str, data: Any, *, bulk: bool = False) -> None:
         link = self.sio.link(sid)
         if link is not None:
-            link.put([message_packet(event_text(event, data))], bulk=bulk)
+            link.tell([message_packet(event_text(event, data))], bulk=bulk)
 
 
 def _gone(member: Member, count: int) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 // A real Node.js Socket.IO client (the official socket.io-client package)
 // driving the chat server, for tests/integration/test_node_client.py.
 //
-//   node client.mjs URL websocket|polling [--scenario full|peer|burst|recover]
+//   node client.mjs URL websocket|polling [--scenario full|peer|burst|recover|admin]
 //                   [--name N] [--peer P] [--expect TEXT] [--reply TEXT]
 //                   [--count N] [--timeout MS] [--path /socket.io]
+//                   [--user U --password P]
 //
 // full (default): two sockets in one process join, chat, and check acks,
 //   broadcasts and an invalid message. Prints one JSON object.
@@ -14,6 +15,11 @@
 // burst: one socket joins as --name and emits --count lines back to back,
 //   each asking for an ack (over polling they pile up into one POST while
 //   another is in flight); prints the acks and the chat events it got back.
+// admin: the Admin UI's own connection (@socket.io/admin-ui's UI speaks
+//   socket.io-client): it connects to /admin with --user and --password,
+//   prints {"event":"ready", "config": ...}, then {"event": e, "args": [...]}
+//   for every server_stats, socket_connected and socket_disconnected, until
+//   the test ends it (or --timeout fails it).
 //
 // Every line on stdout is JSON. The last one has "ok"; the exit code is 0
 // only when it is true. A hard timeout ends the run with a failure.
@@ -34,6 +40,8 @@ const { values: opts, positionals } = parseArgs({
     blip: { type: "boolean", default: false },
     delay: { type: "string", default: "1500" },
     "reply-to": { type: "string", default: "" },
+    user: { type: "string", default: "admin" },
+    password: { type: "string", default: "" },
   },
 });
 const [url, transport] = positionals;
@@ -344,7 +352,23 @@ async function recover() {
   });
 }
 
-const scenarios = { full, peer, burst, recover };
+async function admin() {
+  const socket = io(`${url}/admin`, {
+    path: opts.path,
+    transports: [transport],
+    reconnection: false,
+    forceNew: true,
+    auth: { username: opts.user, password: opts.password },
+  });
+  sockets.push(socket);
+  socket.on("connect_error", (err) => fail(`admin: connect_error ${err.message}`));
+  socket.on("config", (config) => say({ event: "ready", config }));
+  for (const event of ["server_stats", "socket_connected", "socket_disconnected"]) {
+    socket.on(event, (...args) => say({ event, args }));
+  }
+}
+
+const scenarios = { full, peer, burst, recover, admin };
 const run = scenarios[opts.scenario];
 if (!run) fail(`unknown scenario ${opts.scenario}`);
 else if (!usage) run().catch(fail);
