@@ -12,7 +12,7 @@ ids, for the plain WebSocket door) until their windows end.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import orjson
@@ -21,11 +21,19 @@ from chat.bus import Bus
 from chat.directory import PARKED, Directory, Holder, LocalDirectory
 from chat.history import HistoryStore, StoreFailed
 from chat.locks import KeyedLock
-from chat.models import ChatEvent, Joined, Member, MemberLeft, TypingChanged
+from chat.models import (
+    ChatEvent,
+    Joined,
+    Member,
+    MemberLeft,
+    Message,
+    Missed,
+    TypingChanged,
+)
 from chat.presence import Presence
 from chat.recovery import Recovery, Resume, Session
 from chat.relay import Relay
-from chat.rules import DEFAULT_ROOM, JoinRequest
+from chat.rules import CATCHUP_LIMIT, DEFAULT_ROOM, JoinRequest
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +74,20 @@ class Core(Protocol):
     async def drop_member(self, member: Member) -> None: ...
 
     async def announce(self, events: Sequence[ChatEvent]) -> None: ...
+
+
+async def missed(
+    store: HistoryStore, room: str, after: int, last_id: int, cut: int | None
+) -> tuple[list[Message], int]:
+    """What a recovered client missed after ``after`` (up to ``cut``, the
+    room's ``last_id``), and how many of those are no longer kept: all of
+    it, however little is left, so that what ``--room-cap`` or retention
+    took is counted, not skipped."""
+    after = min(after, last_id)
+    start = max(after, last_id - CATCHUP_LIMIT)
+    history = await store.after(room, start, CATCHUP_LIMIT, upto=cut)
+    first = history[0].id if history else last_id + 1
+    return history, first - after - 1
 
 
 class Resumption:
@@ -140,6 +162,23 @@ class Resumption:
             )
             await service.bus.kick(holder)
         return await service.rejoin(door, conn, request, address)
+
+    async def replay(self, resume: Resume, watch: Callable[[Missed], object]) -> None:
+        """A recovered spectator reads its room again: ``watch`` subscribes
+        it and sends what it missed after ``resume.after``, in one go (no
+        await between, so each message reaches it once: replayed or live)."""
+        session = resume.session
+        self.recovery.taken(session.pid)
+        room = session.room
+        store, relay = self._service.store, self._service.relay
+        cut = relay.delivered(room)
+        with relay.watch(room) as live:
+            last_id = await store.last_id(room) if cut is None else cut
+            history, gone = await missed(store, room, resume.after, last_id, cut)
+        read = max(last_id, history[-1].id if history else 0)
+        cut, live = relay.cut_at(room, cut, read, live)
+        last = live[-1].id if live else cut
+        watch(Missed(room, session.format, [*history, *live], gone, last))
 
     async def hold(self, conn: str, pid: str, sid: str) -> None:
         """Store a joined connection's session while it is up, so that a

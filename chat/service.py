@@ -26,7 +26,7 @@ from chat.models import (
 from chat.presence import Presence
 from chat.recovery import Recovery
 from chat.relay import Relay
-from chat.resumption import Resumption
+from chat.resumption import Resumption, missed
 from chat.rules import (
     CATCHUP_LIMIT,
     DEFAULT_ROOM,
@@ -260,13 +260,7 @@ class ChatService:
             after = request.after
             gone = 0
             if recovered and after is not None:
-                # Everything after the offset, however little is left of it:
-                # what the cap or retention took is counted, not skipped.
-                after = min(after, last_id)
-                start = max(after, last_id - CATCHUP_LIMIT)
-                history = await self.store.after(room, start, CATCHUP_LIMIT, upto=cut)
-                first = history[0].id if history else last_id + 1
-                gone = first - after - 1
+                history, gone = await missed(self.store, room, after, last_id, cut)
             elif (
                 after is None
                 or not 0 <= last_id - after <= CATCHUP_LIMIT
@@ -282,10 +276,8 @@ class ChatService:
             users = await self.directory.names(room)
         # No await from here to the welcome: the door sends history, then
         # what came meanwhile, then everything delivered after it.
-        if cut is None:
-            cut = max(last_id, history[-1].id if history else 0)
-            self.relay.advance(room, cut)
-            live = [m for m in live if m.id > cut]
+        read = max(last_id, history[-1].id if history else 0)
+        cut, live = self.relay.cut_at(room, cut, read, live)
         door = self.fanout.door(member)
         if not door.attach(member):
             raise ChatError("disconnected", "The connection closed while joining.")
