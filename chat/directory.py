@@ -51,6 +51,12 @@ class Directory(Protocol):
         """Whether ``member.conn`` still holds ``member.name``."""
         ...
 
+    async def recoverable(self, member: Member, pid: str, window: float) -> None:
+        """``member``'s connection has the recoverable session ``pid``: should
+        its process vanish, the name stays held (no leave) while the session
+        lasts, ``window`` seconds at most, rather than being freed at once."""
+        ...
+
     async def held_here(self) -> list[Holder]:
         """The names held for this process's connections."""
         ...
@@ -141,6 +147,9 @@ class LocalDirectory:
     async def holds(self, member: Member) -> bool:
         held = self._rooms.get(member.room, {}).get(name_key(member.name))
         return held is not None and held.conn == member.conn
+
+    async def recoverable(self, member: Member, pid: str, window: float) -> None:
+        pass  # one process: a restart parks the stored sessions (unpark)
 
     async def held_here(self) -> list[Holder]:
         return [

@@ -119,8 +119,8 @@ class Resumption:
     async def take(self, pid: object, offset_value: object) -> Resume | None:
         """The session to recover, if it may be (see Recovery.take). One a
         crash left live is bounded by its name: recovered while the name is
-        still held for its connection (parked after a restart, not yet swept
-        from a dead process), not after."""
+        still held for its connection (parked after a restart, or by the
+        sweep of its dead process until its window ends), not after."""
         resume = await self.recovery.take(pid, offset_value)
         if resume is None or not resume.session.live:
             return resume
@@ -182,13 +182,16 @@ class Resumption:
 
     async def hold(self, conn: str, pid: str, sid: str) -> None:
         """Store a joined connection's session while it is up, so that a
-        crash of this process leaves it behind to recover elsewhere."""
+        crash of this process leaves it behind to recover elsewhere; and
+        have the directory park its name for it should this process vanish
+        (rather than free it, and announce a leave, at the sweep)."""
         member = self._service.presence.get(conn)
         if member is None:
             return
         session = self._session(pid, sid, member.room, member, member.format)
         try:
             await self.recovery.keep(self.recovery.live(session))
+            await self._service.directory.recoverable(member, pid, self.recovery.window)
         except StoreFailed:
             pass  # only a crash would have needed it; the store said why, once
         except Exception as exc:
