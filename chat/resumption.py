@@ -220,8 +220,9 @@ class Resumption:
         recovery = self.recovery
         holders = []
         for session in await recovery.stored():
-            if session.name is None or (session.door == "sio" and not recovery.enabled):
-                continue  # a spectator, or a Socket.IO one nobody can recover now
+            recoverable = session.door == "sio" and recovery.enabled
+            if session.name is None or not (recoverable or session.client):
+                continue  # a spectator, or no way back to the name this run
             holders.append(
                 Holder(session.room, session.name, session.conn, session.client, PARKED)
             )
