@@ -1,6 +1,7 @@
-"""A restart keeps the plain WebSocket door's members as stored sessions:
-one that rejoins with its ``client`` id within --shutdown-grace takes its name
-back unseen; for one that does not, the leave is announced when it ends."""
+"""A restart keeps the plain WebSocket and HTTP doors' members as stored
+sessions: one that rejoins with its ``client`` id within --shutdown-grace
+takes its name back unseen; for one that does not, the leave is announced
+when it ends."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from aiohttp.test_utils import TestServer
 from app import create_app
 from chat.recovery import Session
 from config import Config
-from tests.helpers import TIMEOUT, free_port, next_frame, url_of
+from tests.helpers import TIMEOUT, api_session, free_port, next_frame, url_of
 from web.keys import SERVICE
 
 pytestmark = pytest.mark.slow
@@ -81,8 +82,9 @@ async def restarted(
     servers: list[TestServer],
     grace: float,
 ) -> tuple[TestServer, float]:
-    """ann and cat (with ``client`` ids) and dan (without) on /ws, then a
-    restart with recovery off; the new server and when the old one stopped."""
+    """ann and cat (with ``client`` ids) and dan (without) on /ws, eve (with
+    one) on the HTTP API, then a restart with recovery off; the new server
+    and when the old one stopped."""
     config = Config(
         port=free_port(),
         db=str(tmp_path / "chat.db"),
@@ -94,6 +96,7 @@ async def restarted(
     members = (("ann", "tab-ann"), ("cat", "tab-cat"), ("dan", None))
     # Kept referenced: a client response that is collected closes its socket.
     sockets = [await ws_join(http, url_of(server), *member) for member in members]
+    await api_session(http, url_of(server), "eve", client="tab-eve")
     stopped = time.time()
     await server.close()
     for ws in sockets:
@@ -110,6 +113,7 @@ async def test_a_rejoin_with_the_client_id_takes_its_stored_session(
     assert [(s.door, s.room, s.name, s.client) for s in sessions] == [
         ("ws", "lobby", "ann", "tab-ann"),
         ("ws", "lobby", "cat", "tab-cat"),
+        ("http", "lobby", "eve", "tab-eve"),
     ]
     for session in sessions:  # its key says nothing of the id, name or room
         assert session.client is not None and session.client not in session.pid
@@ -117,18 +121,21 @@ async def test_a_rejoin_with_the_client_id_takes_its_stored_session(
         assert stopped + 29 < session.expires < time.time() + 30
 
     bob = await ws_join(http, url, "bob")
-    assert (await next_frame(bob, "users"))["users"] == ["ann", "cat", "bob"]
+    users = (await next_frame(bob, "users"))["users"]
+    assert sorted(users) == ["ann", "bob", "cat", "eve"]
     await next_frame(bob, "system", event="join", name="bob")
     impostor = await http.ws_connect(url + "/ws")  # another client's id
     await impostor.send_json({"type": "join", "name": "ann", "client": "tab-cat"})
     assert (await next_frame(impostor, "system"))["error"]["code"] == "name_taken"
 
     ann = await ws_join(http, url, "ann", "tab-ann")
-    assert sorted((await next_frame(ann, "users"))["users"]) == ["ann", "bob", "cat"]
+    users = (await next_frame(ann, "users"))["users"]
+    assert sorted(users) == ["ann", "bob", "cat", "eve"]
+    await api_session(http, url, "eve", client="tab-eve")
     await ann.send_json({"type": "usermsg", "message": "back"})
     seen = await frames_until(bob, "usermsg", message="back")
     assert [f for f in seen if f["type"] == "system"] == []  # no join, no leave
-    assert [s.name for s in await stored(server)] == ["cat"]  # ann's was taken
+    assert [s.name for s in await stored(server)] == ["cat"]  # theirs were taken
 
 
 async def test_when_the_grace_ends_the_leave_is_announced(
@@ -137,15 +144,17 @@ async def test_when_the_grace_ends_the_leave_is_announced(
     server, _ = await restarted(tmp_path, http, servers, grace=1.5)
     url = url_of(server)
     bob = await ws_join(http, url, "bob")
-    assert (await next_frame(bob, "users"))["users"] == ["ann", "cat", "bob"]
+    users = (await next_frame(bob, "users"))["users"]
+    assert sorted(users) == ["ann", "bob", "cat", "eve"]
     await next_frame(bob, "system", event="join", name="bob")
     ann = await ws_join(http, url, "ann", "tab-ann")
     seen = await frames_until(bob, "system", event="leave")
+    seen += await frames_until(bob, "system", event="leave")
     notices = [(f.get("event"), f["name"]) for f in seen if f["type"] == "system"]
-    assert notices == [("leave", "cat")]
+    assert sorted(notices) == [("leave", "cat"), ("leave", "eve")]
     await bob.send_json({"type": "usermsg", "message": "then"})
     seen = await frames_until(bob, "usermsg", message="then")
-    assert [f for f in seen if f["type"] == "system"] == []  # once, and only cat
+    assert [f for f in seen if f["type"] == "system"] == []  # once, and only theirs
     assert await stored(server) == []
     await ws_join(http, url, "cat")  # free now, for anyone
     assert not ann.closed
