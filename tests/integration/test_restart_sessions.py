@@ -81,16 +81,17 @@ async def restarted(
     http: aiohttp.ClientSession,
     servers: list[TestServer],
     grace: float,
+    window: float = 0,
 ) -> tuple[TestServer, float]:
     """ann and cat (with ``client`` ids) and dan (without) on /ws, eve (with
-    one) on the HTTP API, then a restart with recovery off; the new server
-    and when the old one stopped."""
+    one) on the HTTP API, then a restart (recovery off by default: it changes
+    nothing for them); the new server and when the old one stopped."""
     config = Config(
         port=free_port(),
         db=str(tmp_path / "chat.db"),
         rate_limit=0,
         shutdown_grace=grace,
-        recovery_window=0,
+        recovery_window=window,
     )
     server = await start(config, servers)
     members = (("ann", "tab-ann"), ("cat", "tab-cat"), ("dan", None))
@@ -104,10 +105,14 @@ async def restarted(
     return await start(config, servers), stopped
 
 
+@pytest.mark.parametrize("window", [0, 120])
 async def test_a_rejoin_with_the_client_id_takes_its_stored_session(
-    tmp_path: Path, http: aiohttp.ClientSession, servers: list[TestServer]
+    tmp_path: Path,
+    http: aiohttp.ClientSession,
+    servers: list[TestServer],
+    window: float,
 ) -> None:
-    server, stopped = await restarted(tmp_path, http, servers, grace=30)
+    server, stopped = await restarted(tmp_path, http, servers, grace=30, window=window)
     url = url_of(server)
     sessions = await stored(server)
     assert [(s.door, s.room, s.name, s.client) for s in sessions] == [
