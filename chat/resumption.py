@@ -5,17 +5,19 @@ form: a name, a room, a format, limits (the same connection id) and a
 delivered offset, stored where the history is, with an expiry. Here they
 are put to work: a member whose connection drops is suspended rather than
 left, a recovered one comes back without a leave or a join, and a restart
-holds the names of the last run's sessions (and of its roster of ``client``
-ids, for the plain WebSocket door) until their windows end.
+stores the members recovery does not keep (the plain WebSocket and HTTP
+doors' ones, with a ``client`` id) as sessions too, until the grace ends:
+the next run holds every stored session's name until it expires.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Protocol
-
-import orjson
 
 from chat.bus import Bus
 from chat.directory import PARKED, Directory, Holder, LocalDirectory
@@ -33,7 +35,7 @@ from chat.models import (
 from chat.presence import Presence
 from chat.recovery import Recovery, Resume, Session
 from chat.relay import Relay
-from chat.rules import CATCHUP_LIMIT, DEFAULT_ROOM, JoinRequest
+from chat.rules import CATCHUP_LIMIT, DEFAULT_ROOM, JoinRequest, name_key
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +230,7 @@ class Resumption:
         assert session.name is not None
         service = self._service
         member = Member(
-            door="sio", conn="sio:" + session.sid, name=session.name, room=session.room
+            door=session.door, conn=session.conn, name=session.name, room=session.room
         )
         async with service.serial.hold(member.conn):
             if service.presence.get(member.conn) is not None:
@@ -239,37 +241,51 @@ class Resumption:
     # Restarts ------------------------------------------------------------
 
     async def park(self, until: float) -> None:
-        """Shutting down one process: remember who is here, so that those who
-        reconnect before ``until`` (epoch s) come back without a 'joined'."""
-        members = [
-            [m.room, m.name, m.conn, m.client]
-            for m in self._service.presence.members()
-            if m.client
-        ]
-        roster = {"until": until, "members": members}
-        await self._service.store.keep("roster", orjson.dumps(roster).decode())
+        """Shutting down one process: every member with a ``client`` id that
+        recovery does not keep already (those of the other doors, and all of
+        them with recovery off) is stored as a session until ``until`` (epoch
+        s), so that its rejoin before then takes its name back unseen."""
+        recovery = self.recovery
+        for member in self._service.presence.members():
+            if not member.client or (member.door == "sio" and recovery.enabled):
+                continue  # no way back to the name, or suspended as it drops
+            key = client_key(member.client, member.room, member.name)
+            # A sid of its own: the next run numbers its connections afresh.
+            sid = secrets.token_hex(8)
+            session = self._session(key, sid, member.room, member, member.format)
+            await recovery.keep(replace(session, door=member.door, expires=until))
 
-    async def unpark(self, directory: LocalDirectory, now: float) -> float:
-        """At start, one process alone: the last run's members get their
-        names back for a while. Returns until when (0 if nobody was parked)."""
-        store = self._service.store
-        # Recoverable sessions hold their names until each one's window ends
-        # (the latest of those is the deadline here).
-        sessions = await self.recovery.stored() if self.recovery.enabled else []
-        holders = [
-            Holder(s.room, s.name, "sio:" + s.sid, s.client, PARKED)
-            for s in sessions
-            if s.name is not None
-        ]
-        until = max((s.expires for s in sessions), default=0.0)
-        raw = await store.kept("roster")
-        if raw is not None:
-            await store.keep("roster", None)
-            roster = orjson.loads(raw)
-            if roster["until"] > now:
-                holders += [
-                    Holder(r, n, c, k, PARKED) for r, n, c, k in roster["members"]
-                ]
-                until = max(until, float(roster["until"]))
+    async def unpark(self, directory: LocalDirectory) -> None:
+        """At start, one process alone: the last run's sessions hold their
+        names, each until it expires (then its leave is announced), for its
+        recovery or for a rejoin with its ``client`` id."""
+        recovery = self.recovery
+        holders = []
+        for session in await recovery.stored():
+            recoverable = session.door == "sio" and recovery.enabled
+            if session.name is None or not (recoverable or session.client):
+                continue  # a spectator, or no way back to the name this run
+            holders.append(
+                Holder(session.room, session.name, session.conn, session.client, PARKED)
+            )
+            recovery.expire_later(session, self._expired)
         directory.park(holders)
-        return until if holders else 0.0
+
+    async def reclaimed(self, holder: Holder) -> None:
+        """A rejoin with its ``client`` id took a name parked over a restart:
+        the session kept for it is used up (nobody is told it left)."""
+        if holder.client is None:
+            return
+        key = client_key(holder.client, holder.room, holder.name)
+        self.recovery.taken(key)
+        try:
+            await self.recovery.forget(key)
+        except Exception as exc:  # it expires by itself; its leave finds no name
+            log.warning("could not take a parked session: %s", exc)
+
+
+def client_key(client: str, room: str, name: str) -> str:
+    """The store key of a session kept for a ``client`` id: only who holds
+    the id can name it (the room and the name are public, the id is not)."""
+    digest = hashlib.sha256(f"{client}\0{room}\0{name_key(name)}".encode())
+    return "client-" + digest.hexdigest()[:40]

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from chat.bus import Bus, LocalBus
-from chat.directory import Directory, Holder, LocalDirectory
+from chat.directory import PARKED, Directory, Holder, LocalDirectory
 from chat.fanout import Fanout
 from chat.history import HistoryStore
 from chat.limits import Limits
@@ -92,9 +92,8 @@ class ChatService:
             kick=self.kicked,
         )
         self.draining = False
-        """Shutting down: connections go without giving up their names or
-        being announced, so that they can come back (to another process)
-        within the grace period as if nothing happened."""
+        """Shutting down: connections go without giving up their names or being
+        announced, to come back (elsewhere) within the grace, unseen."""
 
     def start(self) -> None:
         self.sequencer.start()
@@ -223,7 +222,9 @@ class ChatService:
         """The old holder of a taken-over name goes, quietly; was it typing?"""
         old = self.presence.get(holder.conn)
         if old is None:
-            if not holder.stale:
+            if holder.process == PARKED:  # over a restart: its session is used
+                await self.resumption.reclaimed(holder)
+            elif not holder.stale:
                 await self.bus.kick(holder)  # it is on another process
             return False
         return await self._evict(old)

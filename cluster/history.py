@@ -219,18 +219,6 @@ class RedisStore:
         return None
 
     @guarded
-    async def keep(self, key: str, value: str | None) -> None:
-        if value is None:
-            await self._redis.delete(PREFIX + "kept:" + key)
-        else:
-            await self._redis.set(PREFIX + "kept:" + key, value)
-
-    @guarded
-    async def kept(self, key: str) -> str | None:
-        value = await self._redis.get(PREFIX + "kept:" + key)
-        return None if value is None else str(value.decode())
-
-    @guarded
     async def save_session(self, pid: str, value: str, expires_ms: int) -> None:
         await self._redis.set(PREFIX + "session:" + pid, value, pxat=expires_ms)
 
