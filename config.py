@@ -96,7 +96,8 @@ class Config:
     process_timeout: float = _opt(
         30.0,
         "seconds after which a process that vanished (kill -9) loses its "
-        "members' names and their leaves are announced (with --redis-url)",
+        "members' names and their leaves are announced (with --redis-url); "
+        "one with a recoverable session keeps its name for its recovery window",
     )
     shutdown_grace: float = _opt(
         15.0,

@@ -39,8 +39,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class Alone:
-    """One process: nothing is shared, nothing runs beside the app but the
-    deadline of the names parked over a restart."""
+    """One process: nothing is shared, nothing runs beside the app."""
 
     store: SQLiteStore
     directory: LocalDirectory
@@ -55,22 +54,10 @@ class Alone:
 
     @contextlib.asynccontextmanager
     async def running(self, service: ChatService) -> AsyncIterator[None]:
-        until = await service.resumption.unpark(self.directory, time.time())
-        sweeper = asyncio.create_task(self._unpark_later(service, until), name="unpark")
-        try:
-            yield
-        finally:
-            sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
-
-    async def _unpark_later(self, service: ChatService, until: float) -> None:
-        """Names parked over the restart go when the grace ends."""
-        if until:
-            await asyncio.sleep(max(0.0, until - time.time()))
-            gone = self.directory.sweep()
-            if gone:
-                log.info("%d members did not come back after the restart", len(gone))
-                await service.sync.gone(gone)
+        # The last run's sessions hold their names until each one expires
+        # (timers of the service's recovery, stopped with it).
+        await service.resumption.unpark(self.directory)
+        yield
 
     async def park(self, service: ChatService, seconds: float) -> None:
         await service.resumption.park(time.time() + seconds)

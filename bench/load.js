@@ -7,10 +7,11 @@
 // Talks to loadgen.py in JSON lines: it prints {"mark": name, ...} and waits
 // for one line on stdin before going on (so loadgen.py can read the server's
 // CPU time and RSS at that moment), then prints {"result": {...}} and exits.
-// Scenarios are in bench/scenarios.js.
+// Scenarios are in bench/scenarios.js (restart: bench/restart.js, idlescale:
+// bench/swarm.js, which forks worker processes of its own).
 "use strict";
 const readline = require("readline");
-const scenarios = { ...require("./scenarios"), ...require("./restart") };
+const scenarios = { ...require("./scenarios"), ...require("./restart"), ...require("./swarm") };
 
 const [name, url, json] = process.argv.slice(2);
 const params = JSON.parse(json || "{}");

@@ -5,17 +5,17 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from loadgen import LoadRun
-from plan import (
+from figures import (
     CPU_PER_DELIVERY,
     HIGHER_IS_BETTER,
     LOADGEN_LIMIT,
     NOT_A_RATIO,
-    Case,
     Value,
     figures,
     notes,
 )
+from loadgen import LoadRun
+from plan import Case
 from servers import CLUSTER, NODE, PYTHON
 
 

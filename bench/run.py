@@ -13,6 +13,10 @@ Cases (each group can be picked with --only, sizes with their flag):
   rate       1,000 clients, one sender at 50 msg/s for 10 s (open loop)
   joinstorm  1,000 and 2,000 clients connect and join, 50 at a time
   idle       5,000 idle connections: RSS per connection
+  idlescale  19,000 idle connections, not joined, then each joined to one of
+             100 rooms, opened by processes of <= 5,000 connections each:
+             server CPU per handshake (and join), RSS per connection.
+             19,000, not 20,000: the hard open-file limit is 20,000 here
   slow       50 clients, 1 KB at 200/s for 30 s; without, then with a
              client that stops reading
   acked      50 clients, 10 senders x 200 messages awaiting acks
@@ -22,10 +26,11 @@ Cases (each group can be picked with --only, sizes with their flag):
              recovers (or, on Node.js, joins again): time until all are
              back, CPU of the new process, lines missed or repeated
 
-The full default run takes about 6 minutes (343 s on 2026-11-27), 3 of
-them the slow cases (the client that stops reading is watched for up to
-90 s, and the Node.js server takes 76 s to drop it). --quick runs small
-sizes in under a minute.
+The full default run took about 6 minutes (343 s on 2026-11-27) before
+the idlescale cases, which add an estimated 3-4 minutes (not yet run at
+full size). 3 minutes are the slow cases (the client that stops reading
+is watched for up to 90 s, and the Node.js server takes 76 s to drop it).
+--quick runs small sizes in under a minute.
 
     .venv/bin/python bench/run.py [--only fanout,rate] [--rounds 1] [--quick]
 """
@@ -44,8 +49,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from figures import LOADGEN_LIMIT
 from loadgen import LoadRun, pin_beside_loadgen, run_load, save_json
-from plan import GROUPS, LOADGEN_LIMIT, Case, build
+from plan import GROUPS, Case, build
 from report import CaseResult, scaleout, table
 from servers import CLEAN_EXITS, ROOT, start
 
@@ -54,6 +60,8 @@ QUICK = {
     "rate": "100x50x3",
     "joinstorm": "200",
     "idle": "500",
+    "idlescale": "500x0,500x10",
+    "per_loadgen": 250,
     "slow": "10x100x5x1024",
     "slow_watch": 0.0,
     "acked": "20x5x50",
@@ -84,6 +92,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     add("--drain", type=float, default=20.0, help="seconds to wait for late deliveries")
     add("--joinstorm", default="1000,2000", help="CLIENTS,...")
     add("--idle", default="5000", help="CONNECTIONS,...")
+    add(
+        "--idlescale",
+        default="19000x0,19000x100",
+        help="CONNECTIONSxROOMS,... (0 rooms: connected, not joined). 19,000: "
+        "the hard open-file limit here is 20,000\n(RLIMIT_NOFILE, not raisable "
+        "without CAP_SYS_RESOURCE) and the server holds a descriptor per "
+        "connection;\n19,000 client ports to one server port fit in the "
+        "ephemeral range (32768-60999)",
+    )
+    add(
+        "--per-loadgen",
+        type=int,
+        default=5000,
+        help="idlescale: connections per load generator process at most",
+    )
     add("--slow", default="50x200x30x1024", help="CLIENTSxHZxSECONDSxBYTES,...")
     watch = "seconds to watch for the server dropping the client that stops reading"
     add("--slow-watch", type=float, default=90.0, help=watch)

@@ -4,31 +4,11 @@
 // it has read the server's CPU time and RSS. ctx.deadline bounds every wait;
 // a scenario that runs out of time still returns what it counted.
 "use strict";
-const { monitorEventLoopDelay } = require("perf_hooks");
 const { connectMany } = require("./client");
+const { meter } = require("./meter");
 const { Tracker, text, percentile } = require("./tracker");
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// Wall time, this process's CPU (all threads) and how late its event loop
-// ran (a stall here would show up as latency) from now until stop().
-function meter() {
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  return () => {
-    const wall = performance.now() - t0;
-    const cpu = process.cpuUsage(cpu0);
-    return {
-      seconds: wall / 1000,
-      loadgen_cpu_pct: wall > 0 ? ((cpu.user + cpu.system) / 1000 / wall) * 100 : 0,
-      loadgen_sys_pct: wall > 0 ? (cpu.system / 1000 / wall) * 100 : 0,
-      loadgen_loop_delay_max_ms: delay.max / 1e6,
-      loadgen_loop_delay_p99_ms: delay.percentile(99) / 1e6,
-    };
-  };
-}
 
 // Everyone joins (as user0, user1, ...); then a flush marker from user0
 // makes sure the join notices and user lists have all arrived.

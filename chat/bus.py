@@ -32,4 +32,4 @@ class LocalBus:
         pass
 
     async def kick(self, holder: Holder) -> None:
-        pass  # a parked name (see LocalDirectory.park): its connection is gone
+        pass  # a connection of an earlier run of this process: long gone

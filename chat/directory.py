@@ -51,6 +51,12 @@ class Directory(Protocol):
         """Whether ``member.conn`` still holds ``member.name``."""
         ...
 
+    async def recoverable(self, member: Member, pid: str, window: float) -> None:
+        """``member``'s connection has the recoverable session ``pid``: should
+        its process vanish, the name stays held (no leave) while the session
+        lasts, ``window`` seconds at most, rather than being freed at once."""
+        ...
+
     async def held_here(self) -> list[Holder]:
         """The names held for this process's connections."""
         ...
@@ -87,8 +93,9 @@ class LocalDirectory:
         self._rooms: dict[str, dict[str, Holder]] = {}
 
     def park(self, holders: list[Holder]) -> None:
-        """The last run's members keep their names until :meth:`sweep`: one
-        that reconnects (same ``client``) takes its name back quietly."""
+        """The last run's sessions keep their names until each one expires
+        (see :meth:`chat.resumption.Resumption.unpark`): a reconnect with the
+        same ``client`` takes its name back quietly."""
         for held in holders:
             key = name_key(held.name)
             names = self._rooms.setdefault(held.room, {})
@@ -96,21 +103,6 @@ class LocalDirectory:
                 names[key] = Holder(
                     held.room, held.name, held.conn, held.client, PARKED
                 )
-
-    def sweep(self) -> list[Holder]:
-        """Parked names nobody came back for, removed."""
-        gone = [
-            h
-            for names in self._rooms.values()
-            for h in names.values()
-            if h.process == PARKED
-        ]
-        for held in gone:
-            names = self._rooms[held.room]
-            del names[name_key(held.name)]
-            if not names:
-                del self._rooms[held.room]
-        return gone
 
     async def claim(self, member: Member) -> Holder | None:
         names = self._rooms.setdefault(member.room, {})
@@ -141,6 +133,9 @@ class LocalDirectory:
     async def holds(self, member: Member) -> bool:
         held = self._rooms.get(member.room, {}).get(name_key(member.name))
         return held is not None and held.conn == member.conn
+
+    async def recoverable(self, member: Member, pid: str, window: float) -> None:
+        pass  # one process: a restart parks the stored sessions (unpark)
 
     async def held_here(self) -> list[Holder]:
         return [

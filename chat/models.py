@@ -96,6 +96,20 @@ class Joined:
 
 
 @dataclass(frozen=True, slots=True)
+class Missed:
+    """What a recovered spectator (a connection that never joined) missed in
+    the room it reads, sent as the ordinary events it would have had."""
+
+    room: str
+    format: str
+    messages: list[Message]
+    gone: int
+    """How many of the missed messages are no longer kept."""
+    last_id: int
+    """The newest id it has once ``messages`` are sent."""
+
+
+@dataclass(frozen=True, slots=True)
 class MessagePosted:
     message: Message
 

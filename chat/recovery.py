@@ -50,6 +50,15 @@ class Session:
     live: bool = False
     """Stored while connected (so that a crash leaves it behind): it may be
     taken back only once its process is gone."""
+    door: str = "sio"
+    """Where the connection was. Only a Socket.IO session is recovered; one
+    of another door, kept over a restart, is taken by a rejoin with its
+    ``client`` id (see :meth:`chat.resumption.Resumption.park`)."""
+
+    @property
+    def conn(self) -> str:
+        """The connection id its name is held for: ``sid`` on its door."""
+        return f"{self.door}:{self.sid}"
 
     def dumps(self) -> str:
         return orjson.dumps(self).decode()
@@ -147,12 +156,13 @@ class Recovery:
         session = Session.loads(raw)
         epoch = self._store.epoch
         after = parse_offset(offset_value, epoch)
-        # Refused: from another history (nothing to trust), or live here
-        # (its drop not seen yet; on another process, crashed or not yet
-        # aware, the recovery goes ahead and drops that copy). The session
-        # is put back: its expiry still gives its name back.
+        # Refused: not a Socket.IO one, from another history (nothing to
+        # trust), or live here (its drop not seen yet; on another process,
+        # crashed or not yet aware, the recovery goes ahead and drops that
+        # copy). The session is put back: its expiry still gives its name back.
         if (
-            session.epoch != epoch
+            session.door != "sio"
+            or session.epoch != epoch
             or (offset_value is not None and after is None)
             or (session.live and session.process == self.process)
         ):
@@ -161,7 +171,7 @@ class Recovery:
         return Resume(session, session.delivered if after is None else after)
 
     async def stored(self) -> list[Session]:
-        """Every session still recoverable (for a restart's roster); one that
+        """Every session still kept (a restart holds their names); one that
         a crash left live holds its name for a window from now."""
         now = self._clock()
         out = []

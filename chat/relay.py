@@ -61,6 +61,21 @@ class Relay:
         if last_id > self._delivered.get(room, -1):
             self._delivered[room] = last_id
 
+    def cut_at(
+        self, room: str, cut: int | None, read: int, live: list[Message]
+    ) -> tuple[int, list[Message]]:
+        """Where a reader's history ends, and what it gets after it.
+
+        ``cut`` is :meth:`delivered` when the read began: the history stops
+        there, and ``live`` (from :meth:`watch`) is what came since. None
+        (nothing delivered here yet): it ends at ``read``, the newest id it
+        read, which everything delivered from now on must follow.
+        """
+        if cut is not None:
+            return cut, live
+        self.advance(room, read)
+        return read, [m for m in live if m.id > read]
+
     @contextlib.contextmanager
     def watch(self, room: str) -> Iterator[list[Message]]:
         """Collects the messages delivered to ``room`` while the block runs."""

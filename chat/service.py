@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from chat.bus import Bus, LocalBus
-from chat.directory import Directory, Holder, LocalDirectory
+from chat.directory import PARKED, Directory, Holder, LocalDirectory
 from chat.fanout import Fanout
 from chat.history import HistoryStore
 from chat.limits import Limits
@@ -26,7 +26,7 @@ from chat.models import (
 from chat.presence import Presence
 from chat.recovery import Recovery
 from chat.relay import Relay
-from chat.resumption import Resumption
+from chat.resumption import Resumption, missed
 from chat.rules import (
     CATCHUP_LIMIT,
     DEFAULT_ROOM,
@@ -92,9 +92,8 @@ class ChatService:
             kick=self.kicked,
         )
         self.draining = False
-        """Shutting down: connections go without giving up their names or
-        being announced, so that they can come back (to another process)
-        within the grace period as if nothing happened."""
+        """Shutting down: connections go without giving up their names or being
+        announced, to come back (elsewhere) within the grace, unseen."""
 
     def start(self) -> None:
         self.sequencer.start()
@@ -223,7 +222,9 @@ class ChatService:
         """The old holder of a taken-over name goes, quietly; was it typing?"""
         old = self.presence.get(holder.conn)
         if old is None:
-            if not holder.stale:
+            if holder.process == PARKED:  # over a restart: its session is used
+                await self.resumption.reclaimed(holder)
+            elif not holder.stale:
                 await self.bus.kick(holder)  # it is on another process
             return False
         return await self._evict(old)
@@ -260,13 +261,7 @@ class ChatService:
             after = request.after
             gone = 0
             if recovered and after is not None:
-                # Everything after the offset, however little is left of it:
-                # what the cap or retention took is counted, not skipped.
-                after = min(after, last_id)
-                start = max(after, last_id - CATCHUP_LIMIT)
-                history = await self.store.after(room, start, CATCHUP_LIMIT, upto=cut)
-                first = history[0].id if history else last_id + 1
-                gone = first - after - 1
+                history, gone = await missed(self.store, room, after, last_id, cut)
             elif (
                 after is None
                 or not 0 <= last_id - after <= CATCHUP_LIMIT
@@ -282,10 +277,8 @@ class ChatService:
             users = await self.directory.names(room)
         # No await from here to the welcome: the door sends history, then
         # what came meanwhile, then everything delivered after it.
-        if cut is None:
-            cut = max(last_id, history[-1].id if history else 0)
-            self.relay.advance(room, cut)
-            live = [m for m in live if m.id > cut]
+        read = max(last_id, history[-1].id if history else 0)
+        cut, live = self.relay.cut_at(room, cut, read, live)
         door = self.fanout.door(member)
         if not door.attach(member):
             raise ChatError("disconnected", "The connection closed while joining.")

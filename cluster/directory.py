@@ -21,6 +21,13 @@ their names over on a claim) only after its own heartbeats have reached
 Redis, each promptly, for ``alive_for`` seconds on end: its outage is
 assumed to have been everyone's. A process that finds its own key had
 expired claims its members' names again (see :mod:`cluster.upkeep`).
+
+A name whose connection has a recoverable Socket.IO session (marked by
+:meth:`RedisDirectory.recoverable`) is not freed by the sweep while that
+session lasts: it is *parked*, its owner becoming ``away:<conn>``, whose key
+lasts as long as the session. Nobody else can take it meanwhile; the session
+takes it back on recovery, or a later sweep frees it (and its leave is
+announced, by the one process whose script ran first) when the key expires.
 """
 
 from __future__ import annotations
@@ -91,6 +98,12 @@ redis.call('HDEL', names, key)
 redis.call('SREM', prefix .. 'held:' .. held.o, room .. '\\n' .. key)
 return 1
 """
+# A live session's window is counted from the sweep, not from the crash:
+# the crash time is not known (only that it came after the last heartbeat),
+# and the sweep is when the cluster learns the connection is gone, as the
+# end of a ping timeout is for an ordinary drop and the start is after a
+# restart. The client is never given less than its whole window. A session
+# that had dropped before the crash keeps what is left of its own window.
 _SWEEP = (
     _FRESH
     + """
@@ -106,8 +119,24 @@ for _, item in ipairs(redis.call('SMEMBERS', prefix .. 'held:' .. owner)) do
   if current then
     local held = cjson.decode(current)
     if held.o == owner then
-      redis.call('HDEL', names, key)
-      gone[#gone + 1] = current
+      local ttl = -2
+      if held.s and held.w and string.sub(owner, 1, 5) ~= 'away:' then
+        ttl = redis.call('PTTL', prefix .. 'session:' .. held.s)
+      end
+      if ttl > 0 then
+        -- Parked for its session: owned by a key that lasts as long.
+        ttl = math.min(ttl, held.w)
+        local away = 'away:' .. held.c
+        redis.call('PEXPIRE', prefix .. 'session:' .. held.s, ttl)
+        redis.call('SET', prefix .. 'alive:' .. away, '1', 'PX', ttl)
+        held.o = away
+        redis.call('HSET', names, key, cjson.encode(held))
+        redis.call('SADD', prefix .. 'held:' .. away, item)
+        redis.call('SADD', prefix .. 'owners', away)
+      else
+        redis.call('HDEL', names, key)
+        gone[#gone + 1] = current
+      end
     end
   end
 end
@@ -116,6 +145,20 @@ redis.call('SREM', prefix .. 'owners', owner)
 return gone
 """
 )
+
+
+_RECOVERABLE = """
+local prefix, room, key, conn, pid, window =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local names = prefix .. 'names:' .. room
+local current = redis.call('HGET', names, key)
+if not current then return 0 end
+local held = cjson.decode(current)
+if held.c ~= conn then return 0 end
+held.s, held.w = pid, tonumber(window)
+redis.call('HSET', names, key, cjson.encode(held))
+return 1
+"""
 
 
 def _holder(raw: bytes | str, stale: bool = False) -> Holder:
@@ -132,6 +175,7 @@ class RedisDirectory:
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
         self._sweep = redis.register_script(_SWEEP)
+        self._recoverable = redis.register_script(_RECOVERABLE)
         self._reachable_since: float | None = None
         """Monotonic time since when every heartbeat reached Redis promptly."""
 
@@ -177,6 +221,15 @@ class RedisDirectory:
     async def holds(self, member: Member) -> bool:
         raw = await self._redis.hget(_names(member.room), name_key(member.name))
         return raw is not None and orjson.loads(raw)["c"] == member.conn
+
+    @guarded
+    async def recoverable(self, member: Member, pid: str, window: float) -> None:
+        # The session's key is the store's (cluster.history): the sweep
+        # parks the name only while that key still exists.
+        key = name_key(member.name)
+        window_ms = max(1, int(window * 1000))
+        args = [PREFIX, member.room, key, member.conn, pid, window_ms]
+        await self._recoverable(args=args)
 
     @guarded
     async def names(self, room: str) -> tuple[str, ...]:

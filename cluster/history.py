@@ -219,32 +219,33 @@ class RedisStore:
         return None
 
     @guarded
-    async def keep(self, key: str, value: str | None) -> None:
-        if value is None:
-            await self._redis.delete(PREFIX + "kept:" + key)
-        else:
-            await self._redis.set(PREFIX + "kept:" + key, value)
-
-    @guarded
-    async def kept(self, key: str) -> str | None:
-        value = await self._redis.get(PREFIX + "kept:" + key)
-        return None if value is None else str(value.decode())
-
-    @guarded
     async def save_session(self, pid: str, value: str, expires_ms: int) -> None:
-        await self._redis.set(PREFIX + "session:" + pid, value, pxat=expires_ms)
+        # The key outlives its session a little: the timer that ends the
+        # session at ``expires_ms`` (Recovery.expire_later) must still find
+        # it, to announce the leave.
+        await self._redis.set(
+            PREFIX + "session:" + pid,
+            f"{expires_ms}|{value}",
+            pxat=expires_ms + SESSION_LINGER_MS,
+        )
 
     @guarded
     async def take_session(self, pid: str, now_ms: int) -> str | None:
-        # Redis expires the key itself: whatever GETDEL finds is in time.
-        value = await self._redis.getdel(PREFIX + "session:" + pid)
-        return None if value is None else str(value.decode())
+        raw = await self._redis.getdel(PREFIX + "session:" + pid)
+        if raw is None:
+            return None
+        expires, _, value = raw.decode().partition("|")
+        return value if int(expires) > now_ms else None
 
     async def sessions(self, now_ms: int) -> list[str]:
         return []  # names are held in the shared directory, not parked
 
     async def close(self) -> None:
         pass  # the connection belongs to the app, which closes it
+
+
+SESSION_LINGER_MS = 10_000
+"""How long a session's key outlives the session (see save_session)."""
 
 
 def _log(room: str) -> str:

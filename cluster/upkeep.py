@@ -51,11 +51,13 @@ async def reclaim(directory: RedisDirectory, service: ChatService) -> None:
     someone else meanwhile cannot: its connection is dropped, so its client
     reconnects and joins afresh."""
     back = []
+    ours = {h.conn for h in await directory.held_here()}
     for member in service.presence.members():
-        if member.owner:  # a session's: alive by its own key, not ours
+        if member.owner or member.conn in ours:  # an HTTP session, or still ours
             continue
-        if await directory.holds(member):
-            continue
+        # Parked for its recoverable session rather than freed: still held
+        # for this connection, and nobody saw it leave.
+        parked = await directory.holds(member)
         try:
             await directory.claim(member)
         except ChatError as exc:
@@ -64,7 +66,8 @@ async def reclaim(directory: RedisDirectory, service: ChatService) -> None:
             log.warning("%s lost its name %r while away", member.conn, member.name)
             await service.kicked(member.conn)
             continue
-        back.append(MemberJoined(member.room, member.name))
+        if not parked:
+            back.append(MemberJoined(member.room, member.name))
     if back:
         log.warning("%d names taken for gone while Redis was away, back", len(back))
         await service.relay.deliver(back)

@@ -15,6 +15,13 @@ as they happen and ``server_stats`` every 2 s (the UI lists servers by its
 ``serverId``). The UI emits ``_disconnect(nsp, close, filter)`` and
 ``leave(nsp, room, filter)``, ``filter`` being a room: a socket's own id,
 or a chat room. Without a password none of this is registered.
+
+The dashboard's charts come from ``server_stats``'s ``aggregatedEvents``
+(:mod:`events.traffic`). The Events page's ``event_received`` and
+``event_sent`` are not sent: the package sends them only in its
+``development`` mode, one per socket and event, and an ``event_sent`` per
+recipient of every broadcast is the per-recipient work the fast path exists
+to avoid (its ``connection``, ``room_joined`` and the like do come).
 """
 
 from __future__ import annotations
@@ -30,10 +37,11 @@ from typing import Any
 
 from chat.models import Member
 from chat.service import ChatService
-from chat.stats import Stats, total
+from chat.stats import Stats
 from events.door import SocketIODoor, conn_id
 from events.engine import NAMESPACE, ChatServer
 from events.link import Link
+from events.traffic import Traffic
 
 ADMIN = "/admin"
 STATS_EVERY = 2.0
@@ -82,8 +90,8 @@ class Admin:
         """(namespace, sid): when it connected (epoch s)."""
         self._transports: dict[tuple[str, str], str] = {}
         self._watchers: set[str] = set()
-        self._counts: dict[str, int] = {"rawConnection": 0, "rawDisconnection": 0}
-        self._last: dict[str, float] = {}
+        self.traffic = Traffic()
+        """Counted only while watched (here, or with Redis anywhere)."""
         self._started = time.monotonic()
         self._ticker: asyncio.Task[None] | None = None
 
@@ -108,19 +116,19 @@ class Admin:
 
     async def _connect(self, sid: str, environ: Any, auth: Any = None) -> None:
         self._watchers.add(sid)
+        self.start()
         self.opened(sid, ADMIN)
         await self._emit("config", {"supportedFeatures": self.features}, to=sid)
         await self._emit("all_sockets", list(self.sockets()), to=sid)
         if self.publish is not None:  # the others answer with socket_connected
             _spawn(self.publish({"want": 1}))
-        self.start()
         await self._emit("server_stats", self.server_stats(), to=sid)
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
         self._watchers.discard(sid)
         self.closed(sid, reason, ADMIN)
-        if not self._watchers and self._ticker is not None and self.publish is None:
-            self._ticker.cancel()
+        if not self._watched:
+            self._stop()
 
     async def _kick(
         self, sid: str, nsp: Any, close: Any = False, filt: Any = None
@@ -168,17 +176,17 @@ class Admin:
     def opened(self, sid: str, nsp: str = NAMESPACE) -> None:
         self._opened[nsp, sid] = time.time()
         self._transports[nsp, sid] = _transport(self.sio.link(sid, nsp))
-        self._counts["rawConnection"] += 1
         if self._watched:
+            self.traffic.count("rawConnection")
             self._announce("socket_connected", [self.serialize(nsp, sid), _iso()])
 
     def closed(self, sid: str, reason: Any, nsp: str = NAMESPACE) -> None:
         if self._opened.pop((nsp, sid), None) is None:
             return
         self._transports.pop((nsp, sid), None)
-        self._counts["rawDisconnection"] += 1
         if self._watched:
             why = reason if isinstance(reason, str) else "transport close"
+            self.traffic.count("rawDisconnection", sub=why)
             self._announce("socket_disconnected", [nsp, sid, why, _iso()])
 
     def joined(self, member: Member) -> None:
@@ -266,27 +274,9 @@ class Admin:
             "uptime": time.monotonic() - self._started,
             "clientsCount": len(links),
             "pollingClientsCount": sum(1 for s in links if s.outlet is None),
-            "aggregatedEvents": self._aggregated(),
+            "aggregatedEvents": self.traffic.drain(),
             "namespaces": [{"name": n, "socketsCount": c} for n, c in per_nsp.items()],
         }
-
-    def _aggregated(self) -> list[dict[str, Any]]:
-        """Counts since the last call: connections, and Socket.IO events in
-        and out (the core's own counters; no per-packet hook)."""
-        stats: Stats = self.service.stats
-        now = {
-            **self._counts,
-            "packetsIn": total(stats.events_received),
-            "packetsOut": total(stats.deliveries, door="sio"),
-        }
-        ts = int(time.time()) * 1000
-        out = []
-        for kind, value in now.items():
-            count = value - self._last.get(kind, 0)
-            if count:
-                out.append({"timestamp": ts, "type": kind, "count": count})
-        self._last = now
-        return out
 
     async def _tick(self) -> None:
         while True:
@@ -307,10 +297,18 @@ class Admin:
                 self._announce("socket_updated", [update])
 
     def start(self) -> None:
-        """Send ``server_stats`` from now on, watched here or not (with
-        Redis: an Admin UI on another process lists this one)."""
+        """Count, and send ``server_stats`` from now on, watched here or not
+        (with Redis: an Admin UI on another process lists this one)."""
+        self.sio.eio.traffic = self.traffic
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.create_task(self._tick(), name="admin-stats")
+
+    def _stop(self) -> None:
+        """Nobody watches: no counting, no stats (the next UI starts afresh)."""
+        self.sio.eio.traffic = None
+        self.traffic.drain()
+        if self._ticker is not None:
+            self._ticker.cancel()
 
     async def close(self) -> None:
         if self._ticker is not None:

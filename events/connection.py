@@ -13,6 +13,7 @@ that drops without saying goodbye is suspended rather than left.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from chat.recovery import Resume
@@ -68,8 +69,14 @@ def register(sio: ChatServer, door: SocketIODoor, service: ChatService) -> None:
 
     async def recovered(sid: str, resume: Resume) -> None:
         session = resume.session
-        if session.name is None:
-            door.spectate(sid, session.format)
+        if session.name is None:  # a spectator: it reads on from its offset
+
+            async def watch() -> Reply:
+                await service.resumption.replay(resume, partial(door.rewatch, sid))
+                return {}
+
+            if not (await answer(door, sid, "connect", watch()))["ok"]:
+                door.spectate(sid, session.format)  # the store failed: live only
             return
 
         async def work() -> Reply:

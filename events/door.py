@@ -24,7 +24,9 @@ from chat.models import (
     Member,
     MemberJoined,
     MemberLeft,
+    Message,
     MessagePosted,
+    Missed,
     TypingChanged,
 )
 from chat.recovery import offset
@@ -71,6 +73,15 @@ class _Sub:
     link: Link
     room: str
     form: str
+
+
+@dataclass(eq=False, slots=True)
+class _Encoded:
+    """A broadcast in one form: its packets, their frames, and to how many."""
+
+    packets: list[Any]
+    data: bytes
+    recipients: int = 0
 
 
 class SocketIODoor:
@@ -140,8 +151,7 @@ class SocketIODoor:
         if not subs:
             return
         offsets = self._offsets(room, events)
-        encoded: dict[str, tuple[list[Any], bytes]] = {}
-        written = 0
+        encoded: dict[str, _Encoded] = {}
         for sid, sub in subs.items():
             if sid == skip:
                 continue
@@ -152,11 +162,16 @@ class SocketIODoor:
                     for event, at in zip(events, offsets, strict=True)
                     for name, data in render(event, sub.form)
                 ]
-                out = encoded[sub.form] = (packets, frames(packets))
-            if out[0]:
-                sub.link.put(out[0], out[1])
-                written += len(out[0])
+                out = encoded[sub.form] = _Encoded(packets, frames(packets))
+            if out.packets:
+                sub.link.put(out.packets, out.data)
+                out.recipients += 1
+        written = sum(len(e.packets) * e.recipients for e in encoded.values())
         self.stats.deliveries.labels("sio").inc(written)
+        traffic = self.sio.eio.traffic
+        if traffic is not None:
+            size = sum(len(e.data) * e.recipients for e in encoded.values())
+            traffic.sent(written, size)
 
     def _offsets(self, room: str, events: Sequence[ChatEvent]) -> list[str | None]:
         """Each event's offset, once per broadcast (not per recipient)."""
@@ -173,6 +188,14 @@ class SocketIODoor:
         last = self._last[room] = max(self._last.get(room, 0), message_id)
         return offset(self._epoch(), last)
 
+    def _own(self, room: str, message_id: int) -> str | None:
+        """The offset of one connection's history or replayed line: exactly
+        ``message_id``. The room's broadcasts may be past it; what lies
+        between is on its way to this connection, and a client that drops
+        meanwhile must be sent it again."""
+        self._offset(room, message_id)  # the room's last id, for what follows
+        return None if self._epoch is None else offset(self._epoch(), message_id)
+
     def attach(self, member: Member) -> bool:
         return self._subscribe(_sid(member), member.room, member.format)
 
@@ -181,36 +204,71 @@ class SocketIODoor:
         link = self.sio.link(_sid(member))
         if link is None:
             return
-        texts = []
+        room, form = member.room, member.format
         if joined.recovered:
-            # What it missed, as the events it would have had: no "history".
+            # What it missed, as the events it would have had: no "history"
+            # of lines. Joins and leaves are not in the store, so a client
+            # that keeps a list of people gets the list as it is now, in
+            # the event that brought it at its join.
             missed = [*joined.history, *joined.live]
-            if joined.gone:
-                notice = _gone(member, joined.gone)
-                texts.append(event_text("chat_error", notice))
-                if member.format != "structured":  # the only line a page shows
-                    upto = missed[0].id - 1 if missed else joined.last_id
-                    at = self._offset(member.room, upto)
-                    texts.append(event_text("message", notice["message"], at))
+            texts = self._replayed(room, form, missed, joined.gone, joined.last_id)
+            if form != "tutorial":
+                roster = self._history(joined, [], catchup=True)
+                at = self._own(room, joined.last_id)
+                texts.append(event_text("history", {**roster, "recovered": True}, at))
         else:
-            history = {
-                "room": member.room,
-                "messages": [m.as_dict() for m in joined.history],
-                "catchup": joined.catchup,
-                "last_id": joined.last_id,
-                "epoch": joined.epoch,
-                "users": list(joined.users),
-            }
             upto = joined.live[0].id - 1 if joined.live else joined.last_id
-            texts.append(
-                event_text("history", history, self._offset(member.room, upto))
-            )
-            missed = joined.live  # delivered while the history was read
-        for message in missed:
-            at = self._offset(member.room, message.id)
-            for name, data in render(MessagePosted(message), member.format):
-                texts.append(event_text(name, data, at))
-        link.put([message_packet(text) for text in texts], bulk=True)
+            history = self._history(joined, joined.history, catchup=joined.catchup)
+            texts = [event_text("history", history, self._own(room, upto))]
+            # ...then what was delivered while the history was read.
+            texts += self._lines(room, form, joined.live)
+        link.tell([message_packet(text) for text in texts], bulk=True)
+
+    def rewatch(self, sid: str, missed: Missed) -> bool:
+        """A recovered spectator reads its room again, from what it missed."""
+        link = self.sio.link(sid)
+        if link is None or not self._subscribe(sid, missed.room, missed.format):
+            return False
+        texts = self._replayed(
+            missed.room, missed.format, missed.messages, missed.gone, missed.last_id
+        )
+        link.tell([message_packet(text) for text in texts], bulk=True)
+        return True
+
+    @staticmethod
+    def _history(
+        joined: Joined, messages: Sequence[Message], *, catchup: bool
+    ) -> dict[str, Any]:
+        return {
+            "room": joined.member.room,
+            "messages": [m.as_dict() for m in messages],
+            "catchup": catchup,
+            "last_id": joined.last_id,
+            "epoch": joined.epoch,
+            "users": list(joined.users),
+        }
+
+    def _replayed(
+        self, room: str, form: str, missed: Sequence[Message], gone: int, last_id: int
+    ) -> list[str]:
+        """A recovery's missed lines, each with its offset; first, if some
+        are no longer kept, a notice saying how many."""
+        texts = []
+        if gone:
+            notice = _gone(room, gone)
+            texts.append(event_text("chat_error", notice))
+            if form != "structured":  # the only line a page shows
+                upto = missed[0].id - 1 if missed else last_id
+                at = self._own(room, upto)
+                texts.append(event_text("message", notice["message"], at))
+        return texts + self._lines(room, form, missed)
+
+    def _lines(self, room: str, form: str, messages: Sequence[Message]) -> list[str]:
+        return [
+            event_text(name, data, self._own(room, message.id))
+            for message in messages
+            for name, data in render(MessagePosted(message), form)
+        ]
 
     async def detach(self, member: Member) -> None:
         sid = _sid(member)
@@ -243,15 +301,15 @@ class SocketIODoor:
     def send(self, sid: str, event: str, data: Any, *, bulk: bool = False) -> None:
         link = self.sio.link(sid)
         if link is not None:
-            link.put([message_packet(event_text(event, data))], bulk=bulk)
+            link.tell([message_packet(event_text(event, data))], bulk=bulk)
 
 
-def _gone(member: Member, count: int) -> dict[str, Any]:
+def _gone(room: str, count: int) -> dict[str, Any]:
     return {
         "event": "connect",
         "code": "history_gone",
         "message": f"{count} messages sent while you were away are no longer kept.",
-        "room": member.room,
+        "room": room,
         "missed": count,
     }
 

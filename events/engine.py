@@ -56,6 +56,7 @@ from chat.rules import UNPAIRED_SURROGATE, unpaired_surrogate
 from chat.tokens import token
 from events import handshake
 from events.link import Link, spawn
+from events.traffic import Traffic
 from plumbing import proxies
 from plumbing.origin import Allowed, environ_rule, origin_allowed, request_allowed
 from plumbing.proxies import TrustedProxies
@@ -105,6 +106,8 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         """Called for each session dropped as too slow (for /metrics)."""
         self.connections = connections
         """Sessions per client address (``--max-connections-per-address``)."""
+        self.traffic: Traffic | None = None
+        """While an Admin UI watches: what its charts count."""
 
     def generate_id(self) -> str:
         """engineio's, without a system call for each (see chat.tokens)."""
@@ -358,6 +361,9 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         await super()._handle_eio_connect(eio_sid, _NO_ENVIRON)
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        traffic = self.eio.traffic
+        if traffic is not None:
+            traffic.heard(len(data) if isinstance(data, bytes) else len(data.encode()))
         if isinstance(data, bytes) or data[:1] in ("5", "6"):
             problem = "Binary events are not supported; send JSON."
         else:

@@ -108,7 +108,18 @@ class Link(AsyncSocket):  # type: ignore[misc]
 
     async def send(self, pkt: eio_packet.Packet) -> None:
         """engineio's API, used by python-socketio for acks and replies."""
-        self.put([pkt])
+        self.tell([pkt])
+
+    def tell(self, packets: Sequence[eio_packet.Packet], *, bulk: bool = False) -> None:
+        """:meth:`put` to this one client, counted for the Admin UI while
+        one watches (a broadcast counts its recipients at once instead)."""
+        traffic = self.server.traffic
+        if traffic is None:
+            self.put(packets, bulk=bulk)
+            return
+        data = frames(packets)
+        traffic.sent(len(packets), len(data))
+        self.put(packets, data, bulk=bulk)
 
     def put(
         self,
@@ -247,7 +258,7 @@ class Link(AsyncSocket):  # type: ignore[misc]
                 reason,
             )
         error = {"event": None, "code": "bad_packet", "message": reason}
-        self.put([message_packet(event_text("chat_error", error))])
+        self.tell([message_packet(event_text("chat_error", error))])
         if self._strikes >= MAX_STRIKES:
             log.warning(
                 "session %s: %d bad packets; disconnecting", self.sid, MAX_STRIKES

@@ -304,28 +304,6 @@ class SQLiteStore:
             (str(time.time_ns()),),
         )
 
-    async def keep(self, key: str, value: str | None) -> None:
-        async def write(db: aiosqlite.Connection) -> None:
-            if value is None:
-                await db.execute("DELETE FROM meta WHERE key = ?", ("kept:" + key,))
-            else:
-                await db.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                    ("kept:" + key, value),
-                )
-
-        await self._write(write)
-
-    async def kept(self, key: str) -> str | None:
-        async with (
-            self._lock,
-            self._db.execute(
-                "SELECT value FROM meta WHERE key = ?", ("kept:" + key,)
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        return None if row is None else str(row[0])
-
     async def save_session(self, pid: str, value: str, expires_ms: int) -> None:
         async def write(db: aiosqlite.Connection) -> None:
             await db.execute(

@@ -124,6 +124,22 @@ class ChatPage:
 
 OpenPage = Callable[..., Awaitable[ChatPage]]
 
+KEEP_SOCKET = """
+(() => {
+  let io;
+  Object.defineProperty(window, "io", {
+    configurable: true,
+    get: () => io,
+    set(real) {
+      io = Object.assign((...args) => (window.chatSocket = real(...args)), real);
+    },
+  });
+})();
+"""
+"""An init script: the page's socket (which chat.js keeps to itself) as
+``window.chatSocket``, so a test can blip it as the tutorial's page is
+blipped: ``chatSocket.io.engine.close()``."""
+
 
 async def chatting(
     open_page: OpenPage, address: str, name: str, **kw: object
@@ -145,11 +161,14 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
         *,
         locale: str = "zh-CN",
         viewport: dict[str, int] | None = None,
+        script: str | None = None,
         **options: Any,
     ) -> ChatPage:
         context = await browser.new_context(
             locale=locale, viewport=viewport or DESKTOP, **options
         )
+        if script is not None:  # runs before the page's own (KEEP_SOCKET)
+            await context.add_init_script(script)
         context.set_default_timeout(WAIT)
         context.set_default_navigation_timeout(WAIT)
         page = await context.new_page()

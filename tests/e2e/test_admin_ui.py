@@ -45,6 +45,25 @@ async def test_log_in_and_see_the_connections(
         await expect(row.locator("td").nth(4)).to_have_text("2", timeout=WAIT)
         await page.goto(f"{base}/admin/#/sockets/")
         await expect(page.get_by_text(ann.sio.get_sid())).to_be_visible(timeout=WAIT)
+
+        # The dashboard's charts: bytes sent and received, and connections,
+        # as the UI's store holds them (the charts are canvases).
+        await ann.call("message", "hello")
+        await page.goto(f"{base}/admin/#/")
+        charted = await page.wait_for_function(
+            """() => {
+                const store = document.querySelector("#app").__vue__.$store;
+                const counts = {};
+                for (const e of store.state.main.aggregatedEvents) {
+                    counts[e.type] = (counts[e.type] || 0) + e.count;
+                }
+                return counts.bytesIn && counts.bytesOut && counts.rawConnection
+                    ? counts : null;
+            }""",
+            timeout=WAIT,
+        )
+        counts = await charted.json_value()
+        assert counts["bytesOut"] > len("hello") and counts["bytesIn"] > len("hello")
         await page.screenshot(path=str(output_dir / "admin-ui.png"))
         assert outside == []  # works with no internet
     finally:

@@ -35,6 +35,8 @@ async def processes(
         "1",
         "--ping-timeout",
         "2",
+        "--recovery-window",  # a name is parked for its session this long
+        "2",
     ]
     return [await start_process(tmp_path / "unused.db", *flags) for _ in range(2)]
 
@@ -97,7 +99,8 @@ async def test_kill_9_of_one_process_loses_nothing_and_frees_its_names(
         stored = await processes[survivor].history("lobby")
         assert {m["text"]: m["id"] for m in stored if m["text"] in acked} == acked
         # "lost" never came back: its name is freed and its leave announced
-        # by the survivor once the dead process's heartbeat has expired.
+        # by the survivor once the dead process's heartbeat has expired and
+        # then the window of its recoverable session has ended.
         assert await watcher.inbox.wait("leave", lambda n: n == "lost", timeout=10)
         assert "w0" not in watcher.inbox.of("leave")  # came back in time
         again = await SioClient().connect(processes[survivor].url)

@@ -14,6 +14,7 @@ from tests.nginx_server import Nginx
 from tests.node_client import TRANSPORTS, NodeClient
 from tests.redis_server import RedisServer
 from tests.server_process import ServerProcess, StartProcess
+from web.keys import SERVICE
 
 pytestmark = pytest.mark.node
 MISSED = ["missed 1", "missed 2", "missed 3"]
@@ -56,9 +57,19 @@ async def _check(
     assert [u["name"] for u in peer.inbox.of("user_joined")] == ["peer", "nod"][:joins]
     result = await page.result()  # it leaves now (a deliberate disconnect)
     assert result["last"] == {"recovered": True, "id": ready["id"]}
-    lines = [text for text, _ in result["messages"] if text.startswith("peer: ")]
-    assert lines == [f"peer: {t}" for t in ["before", *MISSED, "done"]]
-    assert all(isinstance(at, str) and at for _, at in result["messages"])
+    _replayed(result["messages"])
+
+
+def _replayed(messages: list[list[str]]) -> None:
+    """The peer's lines, each once and in order, each with its own offset
+    (a replayed line's is its id, not the newest one broadcast)."""
+    lines = [(text, at) for text, at in messages if text.startswith("peer: ")]
+    assert [text for text, _ in lines] == [
+        f"peer: {t}" for t in ["before", *MISSED, "done"]
+    ]
+    assert all(isinstance(at, str) and at for _, at in messages)
+    ids = [int(at.rpartition(":")[2]) for _, at in lines]
+    assert ids == sorted(set(ids)), ids
 
 
 async def _away_then_back(
@@ -98,6 +109,78 @@ async def test_node_client_recovers_after_a_blip(
     await _until(page, "dropped")
     await asyncio.sleep(0.3)  # the server has seen it go (reconnect: 1.5 s)
     await _away_then_back(page, ready, peer)
+
+
+async def _suspended(server: Any, sid: str) -> None:
+    """The server has seen ``sid`` drop: its session waits to be recovered."""
+    recovery = server.app[SERVICE].recovery
+
+    async def stored() -> bool:
+        return any(s.sid == sid for s in await recovery.stored())
+
+    await eventually(stored)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_node_spectator_recovers_what_it_missed(
+    make_server: ServerFactory, node: Any, transport: str
+) -> None:
+    """A page that never joined gets, after a blip, each line posted while
+    it was away once and in order, each with its offset, then the live ones."""
+    server = await make_server(recovery_window=120)
+    url = url_of(server)
+    page = await node(
+        url, transport, "--spectate", "--blip", "--expect", "before",
+        "--reply-to", "done",
+    )  # fmt: skip
+    ready = await _until(page, "ready")
+    peer = await _peer(url)
+    await peer.call("message", "before")
+    await _until(page, "dropped")
+    await _suspended(server, ready["id"])
+    for text in MISSED:
+        assert (await peer.call("message", text))["ok"]
+    await _until(page, "back")
+    await peer.call("message", "done")
+    result = await page.result()
+    assert result["last"] == {"recovered": True, "id": ready["id"]}
+    _replayed(result["messages"])
+    await peer.sio.disconnect()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_node_client_recovers_the_list_of_people(
+    make_server: ServerFactory, node: Any, transport: str
+) -> None:
+    """Joins and leaves are not in the history: a recovered structured
+    client is sent the room's list, as at its join, and it is right."""
+    server = await make_server(recovery_window=120)
+    url = url_of(server)
+    leaver = await SioClient().connect(url)
+    await leaver.join("carol")
+    page = await node(
+        url, transport, "--scenario", "roster", "--name", "ann", "--blip",
+        "--expect", "before", "--reply-to", "done",
+    )  # fmt: skip
+    ready = await _until(page, "ready")
+    peer = await _peer(url)  # "peer" stays throughout
+    await peer.call("message", "before")
+    await _until(page, "dropped")
+    await _suspended(server, ready["id"])
+    joiner = await SioClient().connect(url)
+    await joiner.join("bob")
+    # A second join into another room leaves this one at once.
+    await leaver.join("carol", room="elsewhere")
+    await peer.inbox.wait("user_left", lambda u: u["name"] == "carol")
+    await _until(page, "back")
+    await peer.call("message", "done")
+    result = await page.result()
+    assert result["last"] == {"recovered": True, "id": ready["id"]}
+    # (In join order; a recovered member's name is claimed again, last.)
+    assert sorted(result["people"]) == ["ann", "bob", "peer"]
+    assert sorted(result["rosters"][-1]) == ["ann", "bob", "peer"]
+    for client in (leaver, joiner, peer):
+        await client.sio.disconnect()
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])

@@ -168,7 +168,18 @@ async def test_a_trimmed_history_is_said_to_be_gone(
 async def test_the_leave_waits_for_the_window(
     make_server: ServerFactory, http: aiohttp.ClientSession
 ) -> None:
-    server = await make_server(recovery_window=0.6)
+    await _leave_waits(await make_server(recovery_window=0.6), http)
+
+
+@pytest.mark.redis
+async def test_the_leave_waits_for_the_window_on_redis(
+    make_server: ServerFactory, http: aiohttp.ClientSession, redis_server: RedisServer
+) -> None:
+    server = await make_server(recovery_window=0.6, redis_url=redis_server.url)
+    await _leave_waits(server, http)
+
+
+async def _leave_waits(server: Any, http: aiohttp.ClientSession) -> None:
     url = url_of(server)
     peer = await _peer(url)
     ws, hello = await _joined(http, url, "ann")

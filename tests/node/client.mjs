@@ -2,9 +2,11 @@
 // A real Node.js Socket.IO client (the official socket.io-client package)
 // driving the chat server, for tests/integration/test_node_client.py.
 //
-//   node client.mjs URL websocket|polling [--scenario full|peer|burst|recover]
+//   node client.mjs URL websocket|polling
+//                   [--scenario full|peer|burst|recover|roster|admin]
 //                   [--name N] [--peer P] [--expect TEXT] [--reply TEXT]
 //                   [--count N] [--timeout MS] [--path /socket.io]
+//                   [--user U --password P]
 //
 // full (default): two sockets in one process join, chat, and check acks,
 //   broadcasts and an invalid message. Prints one JSON object.
@@ -14,6 +16,11 @@
 // burst: one socket joins as --name and emits --count lines back to back,
 //   each asking for an ack (over polling they pile up into one POST while
 //   another is in flight); prints the acks and the chat events it got back.
+// admin: the Admin UI's own connection (@socket.io/admin-ui's UI speaks
+//   socket.io-client): it connects to /admin with --user and --password,
+//   prints {"event":"ready", "config": ...}, then {"event": e, "args": [...]}
+//   for every server_stats, socket_connected and socket_disconnected, until
+//   the test ends it (or --timeout fails it).
 //
 // Every line on stdout is JSON. The last one has "ok"; the exit code is 0
 // only when it is true. A hard timeout ends the run with a failure.
@@ -32,8 +39,11 @@ const { values: opts, positionals } = parseArgs({
     timeout: { type: "string", default: "10000" },
     path: { type: "string", default: "/socket.io" },
     blip: { type: "boolean", default: false },
+    spectate: { type: "boolean", default: false },
     delay: { type: "string", default: "1500" },
     "reply-to": { type: "string", default: "" },
+    user: { type: "string", default: "admin" },
+    password: { type: "string", default: "" },
   },
 });
 const [url, transport] = positionals;
@@ -302,14 +312,8 @@ async function burst() {
   });
 }
 
-// recover: the tutorial's page, as a script: a plain io() that reconnects by
-// itself and emits "join" once, at the start. Prints {"event":"ready"}; with
-// --blip, once it has --expect it closes its transport (a network blip) and
-// prints {"event":"dropped"}; after a reconnect, {"event":"back"} with
-// socket.recovered and socket.id. On a line saying --reply-to it sends --reply
-// and prints every "message" it got (with its offset) as the final object.
-async function recover() {
-  const name = opts.name || `node-recover-${process.pid}`;
+// A plain io() that reconnects by itself after --delay ms.
+function reconnecting() {
   const socket = io(url, {
     path: opts.path,
     transports: [transport],
@@ -318,33 +322,114 @@ async function recover() {
     randomizationFactor: 0,
   });
   sockets.push(socket);
-  const messages = [];
-  const ids = [];
-  let last = null;
-  socket.on("message", (text, offset) => {
-    messages.push([text, offset]);
-    if (opts.blip && text.endsWith(`: ${opts.expect}`) && ids.length === 1) {
-      socket.io.engine.close();
-      say({ event: "dropped" });
-    }
-    if (text.endsWith(`: ${opts["reply-to"]}`)) socket.emit("message", opts.reply);
-    if (text === `${name}: ${opts.reply}`) {
-      finish({ ok: true, scenario: "recover", messages, ids, last, steps });
-    }
-  });
+  return socket;
+}
+
+// Once a line says --expect: close the transport under the socket (a
+// network blip) and print {"event":"dropped"}.
+function blip(socket, ids, text) {
+  if (opts.blip && text === opts.expect && ids.length === 1) {
+    socket.io.engine.close();
+    say({ event: "dropped" });
+  }
+}
+
+// On the first connect, start(); after a reconnect, print {"event":"back"}
+// with socket.recovered and socket.id.
+function connects(socket, ids, start) {
+  const state = { last: null };
   socket.on("connect", () => {
     ids.push(socket.id);
     if (ids.length === 1) {
-      socket.emit("join", name);
-      socket.once("history", () => say({ event: "ready", id: socket.id }));
+      start();
     } else {
-      last = { recovered: socket.recovered, id: socket.id };
-      say({ event: "back", ...last });
+      state.last = { recovered: socket.recovered, id: socket.id };
+      say({ event: "back", ...state.last });
     }
+  });
+  return state;
+}
+
+// recover: the tutorial's page, as a script: a plain io() that emits "join"
+// once, at the start (with --spectate, never: a page that only reads). Prints
+// {"event":"ready"}; with --blip, once it has --expect it drops and comes
+// back (see blip, connects). On a line saying --reply-to it sends --reply
+// and prints every "message" it got (with its offset) as the final object;
+// a spectator prints it at once.
+async function recover() {
+  const name = opts.name || `node-recover-${process.pid}`;
+  const socket = reconnecting();
+  const messages = [];
+  const ids = [];
+  const done = () =>
+    finish({ ok: true, scenario: "recover", messages, ids, last: state.last, steps });
+  socket.on("message", (text, offset) => {
+    messages.push([text, offset]);
+    blip(socket, ids, text.slice(text.indexOf(": ") + 2));
+    if (text.endsWith(`: ${opts["reply-to"]}`)) {
+      if (opts.spectate) done();
+      else socket.emit("message", opts.reply);
+    }
+    if (text === `${name}: ${opts.reply}`) done();
+  });
+  const state = connects(socket, ids, () => {
+    if (opts.spectate) return say({ event: "ready", id: socket.id });
+    socket.emit("join", name);
+    socket.once("history", () => say({ event: "ready", id: socket.id }));
   });
 }
 
-const scenarios = { full, peer, burst, recover };
+async function admin() {
+  const socket = io(`${url}/admin`, {
+    path: opts.path,
+    transports: [transport],
+    reconnection: false,
+    forceNew: true,
+    auth: { username: opts.user, password: opts.password },
+  });
+  sockets.push(socket);
+  socket.on("connect_error", (err) => fail(`admin: connect_error ${err.message}`));
+  socket.on("config", (config) => say({ event: "ready", config }));
+  for (const event of ["server_stats", "socket_connected", "socket_disconnected"]) {
+    socket.on(event, (...args) => say({ event, args }));
+  }
+}
+
+
+// roster: another frontend (structured events) that keeps the list of
+// people as the chat page does: the whole list from "history", then each
+// join and leave. Joins as --name and prints {"event":"ready"}; with --blip
+// it drops once a line says --expect and comes back; on a line saying
+// --reply-to it prints the list as the final object.
+async function roster() {
+  const name = opts.name || `node-roster-${process.pid}`;
+  const socket = reconnecting();
+  const ids = [];
+  let people = [];
+  const rosters = [];
+  socket.on("history", (h) => {
+    people = [...h.users];
+    rosters.push(h.users);
+  });
+  socket.on("user_joined", (u) => {
+    if (!people.includes(u.name)) people.push(u.name);
+  });
+  socket.on("user_left", (u) => {
+    people = people.filter((n) => n !== u.name);
+  });
+  socket.on("chat", (m) => {
+    blip(socket, ids, m.text);
+    if (m.text === opts["reply-to"]) {
+      finish({ ok: true, scenario: "roster", people, rosters, ids, last: state.last, steps });
+    }
+  });
+  const state = connects(socket, ids, () => {
+    socket.emit("join", { name, format: "structured" });
+    socket.once("history", () => say({ event: "ready", id: socket.id }));
+  });
+}
+
+const scenarios = { full, peer, burst, recover, roster, admin };
 const run = scenarios[opts.scenario];
 if (!run) fail(`unknown scenario ${opts.scenario}`);
 else if (!usage) run().catch(fail);
