@@ -307,6 +307,9 @@ class Link(AsyncSocket):  # type: ignore[misc]
             return  # before its handshake's answer: a client that cannot wait
         inbox = self._inbox
         if inbox is None:
+            if data == "3":  # PONG, every heartbeat: what receive() does, sooner
+                self.schedule_ping()
+                return
             self._inbox = collections.deque((data,))
             spawn(self._drain())
             return

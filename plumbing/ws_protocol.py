@@ -59,8 +59,7 @@ class WebSocket(asyncio.Protocol):
                 self._peer.message(message.data)
             elif opcode == PING:
                 assert isinstance(message.data, bytes)
-                if not transport.is_closing():
-                    transport.write(frame(message.data, PONG))
+                self._write(frame(message.data, PONG))
             elif opcode == CLOSE:
                 code = message.code
                 self._close(NORMAL if code in (1005, 1006) else code, "")
@@ -69,8 +68,17 @@ class WebSocket(asyncio.Protocol):
         """Answer or start the closing handshake, then close the transport."""
         transport = self._transport
         if transport is not None and not transport.is_closing():
-            transport.write(close_frame(code, reason))
+            self._write(close_frame(code, reason))
             transport.close()
+
+    def _write(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        try:
+            transport.write(data)
+        except RuntimeError:
+            pass  # our half is closed (Outlet.close): this answers our close
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes itself
