@@ -70,8 +70,9 @@ class HistoryStore(Protocol):
         """
         ...
 
-    async def save_session(self, pid: str, value: str, expires_ms: int) -> None:
-        """Keep a recoverable session (see :mod:`chat.recovery`) until then."""
+    async def save_sessions(self, sessions: Sequence[tuple[str, str, int]]) -> None:
+        """Keep recoverable sessions (see :mod:`chat.recovery`), each a
+        ``(pid, value, expires_ms)``, until they expire; in one write."""
         ...
 
     async def take_session(self, pid: str, now_ms: int) -> str | None:

@@ -109,6 +109,8 @@ class Recovery:
         self.process = process or secrets.token_hex(6)
         """This run: a restarted process is another one."""
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._pending: list[tuple[Session, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -124,10 +126,35 @@ class Recovery:
         return self._clock() + self.window
 
     async def keep(self, session: Session) -> None:
-        """Store ``session`` until it expires; raises if the store cannot."""
-        await self._store.save_session(
-            session.pid, session.dumps(), int(session.expires * 1000)
-        )
+        """Store ``session`` until it expires; raises if the store cannot.
+
+        Sessions kept while a write is under way go together in the next one:
+        a join storm or a mass disconnect (a network blip, a proxy restart)
+        is a few writes, not one (and one fsync) per connection.
+        """
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((session, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        await done
+
+    async def _write(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                rows = [(s.pid, s.dumps(), int(s.expires * 1000)) for s, _ in batch]
+                try:
+                    await self._store.save_sessions(rows)
+                except Exception as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._writer = None
 
     def live(self, session: Session) -> Session:
         """``session`` as kept while its connection is up."""
@@ -214,6 +241,8 @@ class Recovery:
             timer.cancel()
 
     async def stop(self) -> None:
+        if self._writer is not None:  # the sessions of a shutdown's drops
+            await asyncio.gather(self._writer, return_exceptions=True)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

@@ -219,15 +219,18 @@ class RedisStore:
         return None
 
     @guarded
-    async def save_session(self, pid: str, value: str, expires_ms: int) -> None:
-        # The key outlives its session a little: the timer that ends the
+    async def save_sessions(self, sessions: Sequence[tuple[str, str, int]]) -> None:
+        # A key outlives its session a little: the timer that ends the
         # session at ``expires_ms`` (Recovery.expire_later) must still find
         # it, to announce the leave.
-        await self._redis.set(
-            PREFIX + "session:" + pid,
-            f"{expires_ms}|{value}",
-            pxat=expires_ms + SESSION_LINGER_MS,
-        )
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for pid, value, expires_ms in sessions:
+                pipe.set(
+                    PREFIX + "session:" + pid,
+                    f"{expires_ms}|{value}",
+                    pxat=expires_ms + SESSION_LINGER_MS,
+                )
+            await pipe.execute()
 
     @guarded
     async def take_session(self, pid: str, now_ms: int) -> str | None:

@@ -304,12 +304,12 @@ class SQLiteStore:
             (str(time.time_ns()),),
         )
 
-    async def save_session(self, pid: str, value: str, expires_ms: int) -> None:
+    async def save_sessions(self, sessions: Sequence[tuple[str, str, int]]) -> None:
         async def write(db: aiosqlite.Connection) -> None:
-            await db.execute(
+            await db.executemany(
                 "INSERT OR REPLACE INTO sessions (pid, value, expires)"
                 " VALUES (?, ?, ?)",
-                (pid, value, expires_ms),
+                sessions,
             )
 
         await self._write(write)

@@ -112,8 +112,8 @@ async def test_a_session_is_taken_once_and_not_after_it_expires(opener) -> None:
     """Connection-state recovery's sessions (chat/recovery.py)."""
     store = await opener()
     far = int(time.time() * 1000) + 60_000
-    await store.save_session("p1", '{"a": 1}', far)
-    await store.save_session("p2", '{"b": 2}', int(time.time() * 1000) + 50)
+    soon = int(time.time() * 1000) + 50
+    await store.save_sessions([("p1", '{"a": 1}', far), ("p2", '{"b": 2}', soon)])
     if isinstance(store, SQLiteStore):
         assert await store.sessions(0) == ['{"a": 1}', '{"b": 2}']
     takes = await asyncio.gather(*(store.take_session("p1", 0) for _ in range(5)))
