@@ -1,8 +1,9 @@
 """The Engine.IO and Socket.IO server wrappers: they touch library internals.
 
 The modules that touch python-engineio and python-socketio internals are
-this one, :mod:`events.link` (the Engine.IO session) and
-:mod:`events.handshake`; each says what it relies on.
+this one, :mod:`events.link` (the Engine.IO session),
+:mod:`events.handshake` and :mod:`events.manager`; each says what it relies
+on.
 
 Written against python-engineio 4.15.1 and python-socketio 5.18.1, pinned
 exactly in pyproject.toml; ``tests/unit/test_engine.py`` fails loudly when

@@ -10,6 +10,7 @@ from events.admin import Admin, WatchedDoor
 from events.codec import OrjsonCodec
 from events.door import SocketIODoor
 from events.engine import ChatServer
+from events.manager import ChatManager
 from plumbing.proxies import TrustedProxies
 
 MAX_PACKET = 64 * 1024
@@ -26,6 +27,7 @@ def create_sio(
     """The server, and its Admin UI door when ``--admin-password`` is set."""
     sio = ChatServer(
         async_mode="aiohttp",
+        client_manager=ChatManager(),
         json=OrjsonCodec,
         origins=config.cors_allowed,
         ping_interval=config.ping_interval,

@@ -1,7 +1,7 @@
 """Fails loudly when python-engineio or python-socketio change under us.
 
-events/engine.py and events/handshake.py override or call these library
-internals. Each one's
+events/engine.py, events/link.py, events/handshake.py and
+events/manager.py override or call these library internals. Each one's
 source is fingerprinted here as it was when the module was written; an
 upgrade that changes any of them fails this test, naming the function to
 re-read before the pin in pyproject.toml moves.
@@ -26,6 +26,7 @@ from socketio import base_manager, base_server
 
 from events.engine import ChatServer, Engine
 from events.link import Link
+from events.manager import ChatManager
 
 RELIED_ON: dict[str, tuple[Any, str]] = {
     # replaced by Engine.generate_id (python-socketio's ids come from it too)
@@ -155,6 +156,27 @@ RELIED_ON: dict[str, tuple[Any, str]] = {
         base_manager.BaseManager.pre_connect,
         "bfdba4c0c8f1bd8a",
     ),
+    # events.manager.ChatManager: what the base keeps, and what it replaces
+    "socketio.base_manager.BaseManager.__init__": (
+        base_manager.BaseManager.__init__,
+        "bfee992d912fe9a4",
+    ),
+    "socketio.base_manager.BaseManager.basic_disconnect": (
+        base_manager.BaseManager.basic_disconnect,
+        "2933b50bc4b2ea7b",
+    ),
+    "socketio.base_manager.BaseManager.pre_disconnect": (
+        base_manager.BaseManager.pre_disconnect,
+        "18a8d01ed87a9682",
+    ),
+    "socketio.base_manager.BaseManager.basic_leave_room": (
+        base_manager.BaseManager.basic_leave_room,
+        "e27f3eea06d1c6a6",
+    ),
+    "socketio.base_manager.BaseManager.get_rooms": (
+        base_manager.BaseManager.get_rooms,
+        "56a1017f85af9f91",
+    ),
     # ChatServer.link, ChatServer.said_goodbye, handshake._register
     "socketio.base_manager.BaseManager.eio_sid_from_sid": (
         base_manager.BaseManager.eio_sid_from_sid,
@@ -194,3 +216,20 @@ def test_our_classes_plug_in_where_expected() -> None:
     link = Link(sio.eio, "sid")
     for attr in ("queue", "connected", "upgrading", "upgraded", "closing", "closed"):
         assert hasattr(link, attr), attr
+
+
+def test_the_manager_forgets_a_connection_whole() -> None:
+    """ChatManager's own bookkeeping against what the base manager keeps."""
+    manager = ChatManager()
+    manager.basic_enter_room("s1", "/", None, eio_sid="e1")
+    manager.basic_enter_room("s1", "/", "s1", eio_sid="e1")
+    manager.basic_enter_room("s1", "/", "extra")
+    manager.basic_enter_room("s2", "/", None, eio_sid="e2")
+    manager.pre_disconnect("s1", "/")
+    assert not manager.is_connected("s1", "/") and manager.is_connected("s2", "/")
+    assert manager.get_rooms("s1", "/") == ["s1", "extra"]
+    manager.basic_disconnect("s1", "/")
+    assert "s1" not in manager.rooms["/"][None] and "extra" not in manager.rooms["/"]
+    assert "s1" not in manager.rooms["/"] and "/" not in manager.pending_disconnect
+    manager.basic_disconnect("s2", "/")
+    assert manager.rooms == {} and manager._entered == {}
