@@ -5,7 +5,7 @@ python-socketio's ``instrument()`` hooks ``_trigger_event``, the manager's
 rooms and engineio's sockets; our fast path (events/engine.py) bypasses
 those, and our rooms and nicknames live in the core. So this door is told by
 :class:`WatchedDoor` when a connection opens, joins, leaves and closes, and
-reads the rest (address, transport) from the :class:`~events.engine.Link`.
+reads the rest (address, transport) from the :class:`~events.link.Link`.
 
 The protocol (the package's ``dist/index.js`` and its UI's store): the UI
 connects to ``/admin`` with ``auth={username, password}``; the server emits
@@ -38,8 +38,8 @@ from typing import Any
 from chat.models import Member
 from chat.service import ChatService
 from chat.stats import Stats
+from events.chat_server import NAMESPACE, ChatServer
 from events.door import SocketIODoor, conn_id
-from events.engine import NAMESPACE, ChatServer
 from events.link import Link
 from events.traffic import Traffic
 

@@ -19,8 +19,8 @@ from typing import Any
 from chat.recovery import Resume
 from chat.rules import ChatError, check_format
 from chat.service import ChatService
+from events.chat_server import ChatServer
 from events.door import SocketIODoor, conn_id
-from events.engine import ChatServer
 from events.handshake import resuming
 from events.messages import held
 from events.reply import Reply, answer

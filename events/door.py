@@ -32,8 +32,8 @@ from chat.models import (
 from chat.recovery import offset
 from chat.rules import DEFAULT_ROOM
 from chat.stats import Stats
+from events.chat_server import ChatServer
 from events.codec import event_text, frames, message_packet
-from events.engine import ChatServer
 from events.link import Link
 
 PREFIX = "sio:"

@@ -1,9 +1,10 @@
 """The Socket.IO CONNECT with connection-state recovery (socket.io 4.6+).
 
-With :mod:`events.engine`, the only module that uses python-socketio
-internals (5.18.1, pinned; ``tests/unit/test_engine.py`` fingerprints what
-is used here): ``AsyncServer._send_packet``, ``_trigger_event``,
-``environ``, ``manager.basic_enter_room`` (and the bidict error it raises
+One of the modules that use python-socketio internals (with
+:mod:`events.chat_server` and :mod:`events.manager`; 5.18.1, pinned;
+``tests/unit/test_engine.py`` fingerprints what is used here):
+``AsyncServer._send_packet``, ``_trigger_event``, ``environ``,
+``manager.basic_enter_room`` (and the bidict error it raises
 for an id in use) and ``eio.generate_id``.
 
 python-socketio has no recovery: its ``_handle_connect`` makes a new sid

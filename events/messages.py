@@ -7,8 +7,8 @@ from typing import Any
 
 from chat.rules import DEFAULT_ROOM, parse_history
 from chat.service import ChatService
+from events.chat_server import ChatServer
 from events.door import SocketIODoor, conn_id
-from events.engine import ChatServer
 from events.reply import Reply, answer, payload
 
 

@@ -13,8 +13,8 @@ from collections.abc import Awaitable
 from typing import Any
 
 from chat.rules import ChatError, internal_error
+from events.chat_server import ack_requested
 from events.door import SocketIODoor
-from events.engine import ack_requested
 
 log = logging.getLogger(__name__)
 

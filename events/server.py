@@ -7,9 +7,9 @@ from chat.service import ChatService
 from config import Config
 from events import connection, messages, typing_events
 from events.admin import Admin, WatchedDoor
+from events.chat_server import ChatServer
 from events.codec import OrjsonCodec
 from events.door import SocketIODoor
-from events.engine import ChatServer
 from events.manager import ChatManager
 from plumbing.proxies import TrustedProxies
 

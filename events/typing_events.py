@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chat.service import ChatService
+from events.chat_server import ChatServer
 from events.door import SocketIODoor, conn_id
-from events.engine import ChatServer
 from events.reply import Reply, answer, payload
 
 
