@@ -294,9 +294,8 @@ class Link(AsyncSocket):  # type: ignore[misc]
             transport.write(refusal(401, "Unauthorized", "connection refused"))
             transport.close()
             return
-        transport.write(accept(self._key))
         self.connected = self.upgraded = True
-        self.attach(transport)
+        self.attach(transport, accept(self._key))
 
     def message(self, data: str | bytes) -> None:
         """A message, handled in the order received."""
@@ -355,8 +354,9 @@ class Link(AsyncSocket):  # type: ignore[misc]
         else:
             wire.close()
 
-    def attach(self, transport: asyncio.Transport) -> None:
-        """From now on write straight to ``transport``; what was queued first."""
+    def attach(self, transport: asyncio.Transport, head: bytes = b"") -> None:
+        """From now on write straight to ``transport``; what was queued first
+        (after ``head``: the upgrade's answer, in the same write)."""
         waiting = []
         while not self.queue.empty():
             pkt = self.queue.get_nowait()
@@ -366,7 +366,7 @@ class Link(AsyncSocket):  # type: ignore[misc]
         self.outlet = Outlet(
             transport, self.server.max_unsent, self.sid, self.server.on_drop
         )
-        data = frames(waiting)
+        data = head + frames(waiting)
         # Bulk (exempt from the bound) only when it is a catch-up, which
         # spares a new session's OPEN the measuring.
         self.outlet.write(data, bulk=len(data) > self.server.max_unsent >> 3)
