@@ -244,6 +244,8 @@ class GuardedSite(web.BaseSite):
                 # Otherwise the client gave up before we took it: go on.
                 continue
             fds.cleared()
+            # Small frames go out at once (aiohttp does this for its own).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             address = str(peer[0])
             protocol = self._admit(sock, address)
             if protocol is None:

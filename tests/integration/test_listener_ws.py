@@ -6,6 +6,7 @@ under aiohttp's own server instead."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 from collections.abc import AsyncIterator
 
@@ -22,6 +23,7 @@ from tests.helpers import (
     raw_socketio,
     url_of,
 )
+from web.keys import UPGRADES
 
 PING, CLOSE = 0x9, 0x8
 
@@ -42,6 +44,19 @@ async def test_an_idle_session_holds_no_aiohttp_request(
     assert len(server.runner.server.connections) <= 1  # the keep-alive GET's
     for ws in sockets:
         await ws.close()
+
+
+async def test_small_frames_are_not_held_back(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    """TCP_NODELAY, as aiohttp sets it for its connections: without it a
+    line waits for the ack of the one before (Nagle)."""
+    ws = await raw_socketio(http, url_of(server))
+    engine = server.app[UPGRADES].__self__  # type: ignore[attr-defined]
+    (link,) = engine.sockets.values()
+    sock = link.wire.get_extra_info("socket")
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    await ws.close()
 
 
 async def test_pings_are_answered_and_a_close_is_returned(
