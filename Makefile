@@ -42,7 +42,7 @@ clean:
 	rm -rf $(VENV) node_modules test-output .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
 
 # Side by side with the Node.js reference; run nothing else meanwhile.
-# About 10 minutes (estimated); e.g. `make bench BENCH_ARGS="--quick"` or "--only fanout".
+# About 12 minutes; e.g. `make bench BENCH_ARGS="--quick"` or "--only fanout".
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
 

@@ -26,10 +26,10 @@ Cases (each group can be picked with --only, sizes with their flag):
              recovers (or, on Node.js, joins again): time until all are
              back, CPU of the new process, lines missed or repeated
 
-The full default run took about 6 minutes (343 s on 2026-11-27) before
-the idlescale cases, which add an estimated 3-4 minutes (not yet run at
-full size). 3 minutes are the slow cases (the client that stops reading
-is watched for up to 90 s, and the Node.js server takes 76 s to drop it).
+The full default run takes about 12 minutes (716 s on 2026-12-02), about
+4 of them the idlescale cases and 3 the slow cases (the client that stops
+reading is watched for up to 90 s, and the Node.js server takes 76 s to
+drop it).
 --quick runs small sizes in under a minute.
 
     .venv/bin/python bench/run.py [--only fanout,rate] [--rounds 1] [--quick]
