@@ -150,7 +150,7 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         transport = request.transport
         assert transport is not None  # prepared just now
         link.wire = transport
-        link.upgrading = upgrade
+        link.serving(upgrade)
         if not upgrade:
             link.connected = link.upgraded = True
             link.attach(transport)

@@ -274,8 +274,14 @@ class Link(AsyncSocket):  # type: ignore[misc]
     def websocket(self, key: str, *, upgrade: bool = False) -> WebSocket:
         """The connection for the listener to serve, answering ``key``."""
         self._key = key
-        self.upgrading = upgrade
+        self.serving(upgrade)
         return WebSocket(self, self.server.max_http_buffer_size)
+
+    def serving(self, upgrade: bool) -> None:
+        """A WebSocket for this session: a new one, or one probing to take
+        over from polling (a failed probe may be tried again)."""
+        self.upgrading = upgrade
+        self._probed = False
 
     def opened(self, transport: asyncio.Transport) -> None:
         self.wire = transport
