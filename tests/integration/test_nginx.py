@@ -74,8 +74,11 @@ async def test_limits_see_the_real_client_behind_a_trusted_proxy(
         statuses = [(await liar.get(direct, headers=forged)).status for _ in range(70)]
         assert 429 in statuses
     async with from_address("127.0.0.4") as liar:
+        # Believed, another forged address would get a fresh burst of 60;
+        # as it is, the bucket refills one request in 50 ms.
         forged = {"X-Forwarded-For": "10.9.8.6"}
-        assert (await liar.get(direct, headers=forged)).status == 429
+        statuses = [(await liar.get(direct, headers=forged)).status for _ in range(20)]
+        assert 429 in statuses
 
 
 async def test_the_chat_under_a_sub_path(subpath: Nginx) -> None:
