@@ -174,27 +174,35 @@ class SocketIODoor:
             traffic.sent(written, size)
 
     def _offsets(self, room: str, events: Sequence[ChatEvent]) -> list[str | None]:
-        """Each event's offset, once per broadcast (not per recipient)."""
+        """Each event's offset, once per broadcast (not per recipient): the
+        room's last id so far."""
         if self._epoch is None:
             return [None] * len(events)
+        epoch = self._epoch()
         return [
-            self._offset(room, e.message.id if isinstance(e, MessagePosted) else 0)
+            offset(
+                epoch,
+                self._advance(
+                    room, e.message.id if isinstance(e, MessagePosted) else 0
+                ),
+            )
             for e in events
         ]
-
-    def _offset(self, room: str, message_id: int) -> str | None:
-        if self._epoch is None:
-            return None
-        last = self._last[room] = max(self._last.get(room, 0), message_id)
-        return offset(self._epoch(), last)
 
     def _own(self, room: str, message_id: int) -> str | None:
         """The offset of one connection's history or replayed line: exactly
         ``message_id``. The room's broadcasts may be past it; what lies
         between is on its way to this connection, and a client that drops
         meanwhile must be sent it again."""
-        self._offset(room, message_id)  # the room's last id, for what follows
-        return None if self._epoch is None else offset(self._epoch(), message_id)
+        if self._epoch is None:
+            return None
+        self._advance(room, message_id)  # the room's last id, for what follows
+        return offset(self._epoch(), message_id)
+
+    def _advance(self, room: str, message_id: int) -> int:
+        """The room's last id, past ``message_id`` now."""
+        last = self._last[room] = max(self._last.get(room, 0), message_id)
+        return last
 
     def attach(self, member: Member) -> bool:
         return self._subscribe(_sid(member), member.room, member.format)
