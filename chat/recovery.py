@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import orjson
 
 from chat.history import HistoryStore
+from chat.models import Member
 from chat.tokens import token
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,11 @@ class Session:
     def conn(self) -> str:
         """The connection id its name is held for: ``sid`` on its door."""
         return f"{self.door}:{self.sid}"
+
+    def member(self) -> Member:
+        """Whose name it holds (a session with a name)."""
+        assert self.name is not None
+        return Member(door=self.door, conn=self.conn, name=self.name, room=self.room)
 
     def dumps(self) -> str:
         return orjson.dumps(self).decode()

@@ -129,11 +129,8 @@ class Resumption:
         session = resume.session
         if session.name is None:
             return resume
-        member = Member(
-            door="sio", conn="sio:" + session.sid, name=session.name, room=session.room
-        )
         try:
-            held = await self._service.directory.holds(member)
+            held = await self._service.directory.holds(session.member())
         except Exception as exc:
             log.warning("could not look up a session's name: %s", exc)
             held = False
@@ -227,16 +224,13 @@ class Resumption:
 
     async def _expired(self, session: Session) -> None:
         """Nobody came back for a session in time: now it left."""
-        assert session.name is not None
         service = self._service
-        member = Member(
-            door=session.door, conn=session.conn, name=session.name, room=session.room
-        )
+        member = session.member()
         async with service.serial.hold(member.conn):
             if service.presence.get(member.conn) is not None:
                 return  # came back by itself (a join on the same id)
             if await service.directory.release(member):
-                await service.announce([MemberLeft(session.room, session.name)])
+                await service.announce([MemberLeft(member.room, member.name)])
 
     # Restarts ------------------------------------------------------------
 
