@@ -101,11 +101,16 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         if sid is None:
             if query.get("EIO") != "4":
                 return None
-            link = self._new_link(self.proxies.client_of(head.peer, headers))
-            return link.websocket(head.key)
+            remote = self.proxies.client_of(head.peer, headers)
+            return self._new_link(remote).websocket(head.key)
+        polling = self._polling(sid)
+        return polling.websocket(head.key, upgrade=True) if polling else None
+
+    def _polling(self, sid: str | None) -> Link | None:
+        """The long-polling session ``sid`` names, if it is one."""
         link = self.sockets.get(sid)
         if isinstance(link, Link) and link.connected and not link.upgraded:
-            return link.websocket(head.key, upgrade=True)
+            return link
         return None
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
@@ -118,21 +123,21 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         ):
             sid = query.get("sid")
             if sid is None and query.get("EIO") == "4":
-                link = self._new_link(proxies.of(request).client(request))
-                if not await self.accepted(link):
+                new = self._new_link(proxies.of(request).client(request))
+                if not await self.accepted(new):
                     return web.Response(status=401, text="connection refused")
-                return await self.serve(link, request)
-            link = self.sockets.get(sid)
-            if isinstance(link, Link) and link.connected and not link.upgraded:
-                return await self.serve(link, request, upgrade=True)
+                return await self.serve(new, request)
+            polling = self._polling(sid)
+            if polling is not None:
+                return await self.serve(polling, request, upgrade=True)
         elif (
             request.method == "POST"
             and "j" not in query  # JSONP, from clients before Socket.IO 3
             and request_allowed(request, self.origins)
         ):
-            link = self.sockets.get(query.get("sid"))
-            if isinstance(link, Link) and link.connected and not link.upgraded:
-                return await self._post(request, link)
+            polling = self._polling(query.get("sid"))
+            if polling is not None:
+                return await self._post(request, polling)
         response: web.StreamResponse = await super().handle_request(request)
         return response
 
@@ -152,7 +157,6 @@ class Engine(engineio.AsyncServer):  # type: ignore[misc]
         link.wire = transport
         link.serving(upgrade)
         if not upgrade:
-            link.connected = link.upgraded = True
             link.attach(transport)
         try:
             while True:

@@ -300,7 +300,6 @@ class Link(AsyncSocket):  # type: ignore[misc]
             transport.write(refusal(401, "Unauthorized", "connection refused"))
             transport.close()
             return
-        self.connected = self.upgraded = True
         self.attach(transport, accept(self._key))
 
     def message(self, data: str | bytes) -> None:
@@ -355,14 +354,15 @@ class Link(AsyncSocket):  # type: ignore[misc]
             self.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends a poll
         elif data == "5" and self._probed and not self.closed:
             self.upgrading = False
-            self.upgraded = True
             self.attach(wire)
         else:
             wire.close()
 
     def attach(self, transport: asyncio.Transport, head: bytes = b"") -> None:
-        """From now on write straight to ``transport``; what was queued first
-        (after ``head``: the upgrade's answer, in the same write)."""
+        """The session is served over the WebSocket ``transport`` from now on,
+        written to straight; what was queued first (after ``head``: the
+        upgrade's answer, in the same write)."""
+        self.connected = self.upgraded = True
         waiting = []
         while not self.queue.empty():
             pkt = self.queue.get_nowait()
