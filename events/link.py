@@ -297,7 +297,7 @@ class Link(AsyncSocket):  # type: ignore[misc]
             return  # the client went meanwhile (see lost)
         if not accepted:
             self.wire = None
-            transport.write(refusal(401, "Unauthorized", "connection refused"))
+            transport.write(refusal("401 Unauthorized", b"connection refused"))
             transport.close()
             return
         self.attach(transport, accept(self._key))

@@ -80,9 +80,15 @@ def accept(key: str) -> bytes:
     )
 
 
-def refusal(status: int, reason: str, text: str) -> bytes:
-    body = text.encode()
+def refusal(
+    status: str,
+    body: bytes,
+    content_type: str = "text/plain; charset=utf-8",
+    extra: str = "",
+) -> bytes:
+    """A whole response that ends the connection, for one aiohttp never
+    sees: ``status`` ("429 Too Many Requests"), ``extra`` header lines."""
     return (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n"
     ).encode() + body

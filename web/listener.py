@@ -163,13 +163,12 @@ def _same(protocol: asyncio.Protocol) -> asyncio.Protocol:
 def _refuse(sock: socket.socket, error: ChatError) -> None:
     """A 429 the client can read, written before it has asked anything."""
     body = orjson.dumps({"error": error.as_dict()})
-    head = (
-        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+    answer = upgrade.refusal(
+        "429 Too Many Requests", body, "application/json", "Retry-After: 5\r\n"
     )
     with contextlib.suppress(OSError):
         sock.setblocking(False)
-        sock.send(head.encode() + body)
+        sock.send(answer)
         sock.shutdown(socket.SHUT_WR)
     sock.close()
 
