@@ -19,9 +19,12 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+CONTINUATION = 0x0
 TEXT = 0x1
 BINARY = 0x2
 CLOSE = 0x8
+PING = 0x9
+PONG = 0xA
 TOO_SLOW = 1008
 """Close code for a reader dropped for falling behind (policy violation)."""
 DROP_GRACE = 1.0

@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol, cast
 
-from plumbing.ws_frames import close_frame, frame
-from plumbing.ws_reader import BINARY, CLOSE, PING, TEXT, FrameError, FrameReader
+from plumbing.ws_frames import BINARY, CLOSE, PING, PONG, TEXT, close_frame, frame
+from plumbing.ws_reader import FrameError, FrameReader
 
-PONG = 0xA
 NORMAL = 1000
 
 

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CONTINUATION = 0x0
-TEXT = 0x1
-BINARY = 0x2
-CLOSE = 0x8
-PING = 0x9
-PONG = 0xA
+from plumbing.ws_frames import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT
+
 _DATA = (CONTINUATION, TEXT, BINARY)
 _CONTROL = (CLOSE, PING, PONG)
 

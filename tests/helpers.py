@@ -22,6 +22,8 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestServer
 
+from plumbing.ws_frames import TEXT
+
 CI = os.environ.get("CI", "").lower() == "true"
 TIMEOUT = 5.0
 
@@ -251,7 +253,7 @@ class StuckReader:
 
 
 def masked_frame(
-    payload: bytes, opcode: int = 0x1, *, fin: bool = True, rsv: int = 0
+    payload: bytes, opcode: int = TEXT, *, fin: bool = True, rsv: int = 0
 ) -> bytes:
     """A client's frame, text by default (RFC 6455 5.3: clients mask)."""
     mask = os.urandom(4)

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from app import create_app
 from config import Config
+from plumbing.ws_frames import CLOSE, CONTINUATION, PING
 from tests.helpers import (
     TIMEOUT,
     SioClient,
@@ -24,8 +25,6 @@ from tests.helpers import (
     url_of,
 )
 from web.keys import UPGRADES
-
-PING, CLOSE = 0x9, 0x8
 
 
 @pytest.fixture
@@ -102,7 +101,7 @@ async def test_a_message_in_fragments_is_one_message(
     join = b'421["join","bob"]'
     transport.write(masked_frame(join[:5], fin=False))
     transport.write(masked_frame(b"", PING))
-    transport.write(masked_frame(join[5:], 0x0))
+    transport.write(masked_frame(join[5:], CONTINUATION))
     async with asyncio.timeout(TIMEOUT):
         while True:
             msg = await ws.receive()

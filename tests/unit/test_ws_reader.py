@@ -7,14 +7,10 @@ import struct
 import pytest
 from hypothesis import given, strategies as st
 
+from plumbing.ws_frames import BINARY, CLOSE, CONTINUATION, PING, TEXT
 from plumbing.ws_reader import (
-    BINARY,
-    CLOSE,
-    CONTINUATION,
     INVALID_DATA,
-    PING,
     PROTOCOL_ERROR,
-    TEXT,
     TOO_BIG,
     FrameError,
     FrameReader,
